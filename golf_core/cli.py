@@ -1,0 +1,246 @@
+"""The ``golf`` command."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from . import __version__
+from .errors import GolfError
+
+#: Sub-command modules of ``golf_core.commands`` (each has ``register(subparsers)``).
+COMMAND_MODULES = ("data", "ablate", "check", "export", "eval")
+
+EPILOG = """examples:
+  golf run recipes/demo.toml                      the embedded default, on the bundled demo corpus
+  golf run recipes/pr1394.toml --tiny             any recipe's whole stack on a CPU in minutes
+  golf run recipes/pr1394.toml --set options.qk-gain.init=5.25 --out runs/qk525
+  golf validate recipes/pr1394.toml               resolve, validate, print plugin order and params
+  golf plugins --json                             installed plugins, hooks, options, legality
+"""
+
+
+def _add_recipe_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("recipe", help="recipe path or shipped recipe name (e.g. pr1394)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a value, TOML-typed (repeatable), e.g. --set train.seed=42")
+    p.add_argument("--tiny", action="store_true",
+                   help="shrink sizes so the whole stack runs on a CPU in minutes (golf_core/tiny.py)")
+
+
+def _load(args: argparse.Namespace):
+    from .recipe import load_recipe
+
+    return load_recipe(args.recipe, overrides=args.overrides, tiny=args.tiny)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """golf run: train, quantize, score and audit a recipe."""
+    if args.nproc and args.nproc > 1 and "LOCAL_RANK" not in os.environ:
+        return _launch_torchrun(args.nproc)
+    from .pipeline import load_run_recipe, run_recipe
+
+    resume_ckpt: Optional[Path] = None
+    if args.resume:
+        from .train.checkpoint import latest_checkpoint
+
+        out = Path(args.resume)
+        recipe = load_run_recipe(out)
+        resume_ckpt = latest_checkpoint(out)
+        if resume_ckpt is None:
+            raise GolfError(f"{out}: no checkpoint to resume from (run with --checkpoint-every N)")
+    else:
+        if not args.recipe:
+            raise GolfError("golf run needs a RECIPE (or --resume DIR)")
+        recipe = _load(args)
+        out = Path(args.out) if args.out else Path("runs") / f"{Path(args.recipe).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if args.checkpoint_every is not None:
+        recipe.train.checkpoint_every = args.checkpoint_every
+    result = run_recipe(recipe, out, resume=resume_ckpt, echo=not args.quiet)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"val_bpb:{result['val_bpb']:.8f} artifact_bytes:{result['artifact_bytes']} "
+              f"under_cap:{result['under_cap']} run_dir:{out}")
+    return 0
+
+
+def _launch_torchrun(nproc: int) -> int:
+    argv = list(sys.argv[1:])
+    cleaned: list[str] = []
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a == "--nproc":
+            skip = True
+            continue
+        if a.startswith("--nproc="):
+            continue
+        cleaned.append(a)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "golf_core.cli", *cleaned]
+    print("launching: " + " ".join(cmd), file=sys.stderr)
+    import subprocess
+
+    return subprocess.call(cmd)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """golf validate: resolve and validate a recipe, print plugin order and parameter count."""
+    from .pipeline import count_params
+    from .plugins import ALL_HOOKS, activate, hook_kind
+
+    recipe = _load(args)
+    ap = activate(recipe)
+    print(f"recipe: {recipe.source_path}")
+    print(f"plugins: {' -> '.join(ap.order) if ap.order else '(none: the baseline)'}")
+    for hook in ALL_HOOKS:
+        if hook_kind(hook) == "registration":
+            continue
+        names = ap.providers(hook)
+        if names:
+            print(f"  {hook} [{hook_kind(hook)}]: {', '.join(names)}")
+    tracks = ap.legality()
+    worst = sorted(set(tracks.values())) or ["fixed-predictor"]
+    print(f"legality: {', '.join(worst)} (declared: {recipe.meta.legality})")
+    print(f"params: {count_params(recipe, ap)}")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    """golf plugins: list installed plugins."""
+    from .plugins import registry
+
+    rows = registry().describe()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no golf plugins installed")
+    for r in rows:
+        if "error" in r:
+            print(f"{r['name']} {r['version']}  BROKEN: {r['error']}")
+            continue
+        print(f"{r['name']} {r['version']}  [{r['legality']}]  {r['summary']}")
+        print(f"    hooks: {', '.join(r['hooks'])}")
+        for o in r["options"]:
+            print(f"    --set options.{r['name']}.{o['name']}={o['default']!r}  {o['description']}")
+    return 0
+
+
+def cmd_recipes(args: argparse.Namespace) -> int:
+    """golf recipes: the shipped recipes with their meta."""
+    from . import tomlio
+    from .recipe import RECIPES_DIR
+
+    rows = []
+    for p in sorted(RECIPES_DIR.glob("*.toml")):
+        meta = tomlio.load_file(p).get("meta", {})
+        rows.append({"name": p.stem, "path": str(p), **meta})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        bpb = r.get("reported_val_bpb")
+        print(f"{r['name']:<18} {('%.5f' % bpb) if bpb else '-':>8}  {r.get('legality', ''):<16} {r.get('source', '')}")
+    return 0
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    """golf config show: the resolved recipe as TOML."""
+    recipe = _load(args)
+    if args.validate:
+        from .plugins import activate
+
+        activate(recipe)
+    sys.stdout.write(recipe.to_toml())
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``golf`` argument parser with every sub-command (core, command modules, plugins)."""
+    parser = argparse.ArgumentParser(prog="golf", description="Parameter Golf research, one plugin per technique.",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"golf {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("run", help="train, quantize, score and audit a recipe")
+    p.add_argument("recipe", nargs="?", help="recipe path or shipped recipe name")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a value, TOML-typed (repeatable)")
+    p.add_argument("--tiny", action="store_true", help="shrink sizes to run on a CPU in minutes")
+    p.add_argument("--out", help="run directory (default runs/<recipe>-<time>)")
+    p.add_argument("--resume", metavar="DIR", help="continue a crashed run from its last checkpoint")
+    p.add_argument("--checkpoint-every", type=int, default=None, metavar="N", help="save a checkpoint every N steps")
+    p.add_argument("--nproc", type=int, default=0, metavar="N", help="launch N processes through torchrun")
+    p.add_argument("--quiet", action="store_true", help="no log lines on the terminal")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("validate", help="resolve and validate a recipe; print plugin order and params")
+    _add_recipe_args(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("plugins", help="list installed plugins")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("recipes", help="list shipped recipes")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_recipes)
+
+    p = sub.add_parser("config", help="recipe configuration")
+    csub = p.add_subparsers(dest="config_command", metavar="ACTION")
+    c = csub.add_parser("show", help="print the resolved recipe as TOML")
+    _add_recipe_args(c)
+    c.add_argument("--validate", action="store_true", help="also validate the plugins and their options")
+    c.set_defaults(func=cmd_config_show)
+
+    for name in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(f"golf_core.commands.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"golf_core.commands.{name}":
+                continue
+            raise
+        mod.register(sub)
+
+    from .plugins import iter_installed_modules
+
+    for mod in iter_installed_modules():
+        fn = getattr(mod, "golf_register_commands", None)
+        if fn is not None:
+            fn(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``golf`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Any = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(func(args) or 0)
+    except GolfError as e:
+        print(f"golf: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("golf: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

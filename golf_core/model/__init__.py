@@ -1,0 +1,48 @@
+"""The baseline GPT and its seams (pg_core §4.2; seams for the PR #1394 stack, §5.2-5.3).
+
+Build and place::
+
+    model = GPT(GPTConfig.from_section(recipe.model, vocab_size))
+    ... golf_build_model plugins change seams here ...
+    prepare_for_device(model, device)        # dtype layout + attention backend
+    loss = model(x, y); h = model.forward_hidden(x); logits = model.compute_logits(h)
+
+Seams (plain attributes; replace them in ``golf_build_model``, before ``prepare_for_device``):
+
+==================================  =============================================  ==========================
+seam                                 contract                                       baseline default
+==================================  =============================================  ==========================
+``block.attn.q_gain``                Parameter ``[H]``, multiplies q after RoPE      ``qk_gain_init`` (1.5)
+``block.attn.rotary``                module ``(q, k) -> (q, k)`` on ``[B,T,h,D]``    ``Rotary(D)`` (full RoPE)
+``block.attn.out_transform``         module ``(y [B,T,H,D], v [B,T,Hkv,D]) -> y``    ``IdentityOutput``
+``block.ln_scale``                   float multiplying both normed block inputs     ``1.0``
+``block.mlp.activation``             module ``h -> h``                              ``ReLUSquared``
+``model.skips``                      module ``(i, x, skip) -> x`` with ``num_skips``  ``Skips`` (weighted add)
+``model.schedule``                   ``LayerSchedule``; install with ``set_schedule``  ``LayerSchedule.unet(L)``
+``model.looping_active``             switch of the schedule's looped layout         ``False``
+==================================  =============================================  ==========================
+
+Query head ``h`` reads KV head ``h // (H // Hkv)``; ``out_transform`` implementations must use
+the same grouping (``y.view(B, T, Hkv, H // Hkv, D)``).
+"""
+from golf_core.model.attention import BACKENDS, backend_available, causal_attention, resolve_backend, use_baseline_sdpa_kernels
+from golf_core.model.block import Block
+from golf_core.model.config import GPTConfig
+from golf_core.model.dtypes import prepare_for_device, resolve_dtype, restore_fp32_params
+from golf_core.model.gpt import GPT, build_model
+from golf_core.model.layers import CastedLinear, RMSNorm, rms_norm
+from golf_core.model.mlp import MLP, ReLUSquared
+from golf_core.model.params import CONTROL_TENSOR_PATTERNS, count_parameters, is_control_name, is_scalar_param
+from golf_core.model.rotary import Rotary, apply_rotary
+from golf_core.model.schedule import LayerSchedule
+from golf_core.model.seams import IdentityOutput, describe_seams
+from golf_core.model.self_attention import CausalSelfAttention
+from golf_core.model.skips import Skips
+
+__all__ = [
+    "BACKENDS", "Block", "CONTROL_TENSOR_PATTERNS", "CastedLinear", "CausalSelfAttention", "GPT", "GPTConfig",
+    "IdentityOutput", "LayerSchedule", "MLP", "RMSNorm", "ReLUSquared", "Rotary", "Skips", "apply_rotary",
+    "backend_available", "build_model", "causal_attention", "count_parameters", "describe_seams",
+    "is_control_name", "is_scalar_param", "prepare_for_device", "resolve_backend", "resolve_dtype",
+    "restore_fp32_params", "rms_norm", "use_baseline_sdpa_kernels",
+]

@@ -1,0 +1,132 @@
+"""``GPT``: the challenge's naive baseline (pg_core §4.2) with named seams for plugins.
+
+::
+
+    x = rms_norm(tok_emb(ids)); x0 = x
+    for i in encoder:  x = blocks[i](x, x0); push(x)
+    for j, i in enumerate(decoder):
+        if j < skips.num_skips and stack: x = skips(j, x, pop())
+        x = blocks[i](x, x0)
+    h = final_norm(x)                                   # forward_hidden
+    logits = softcap * tanh((h @ tok_emb.weight.T) / softcap)   # compute_logits (tied)
+    loss = cross_entropy(logits.float(), targets)       # forward
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from golf_core.errors import GolfError
+from golf_core.model.block import Block
+from golf_core.model.config import GPTConfig
+from golf_core.model.layers import CastedLinear, RMSNorm, rms_norm
+from golf_core.model.schedule import LayerSchedule
+from golf_core.model.self_attention import CausalSelfAttention
+from golf_core.model.skips import Skips
+
+
+class GPT(nn.Module):
+    """The baseline GPT. Build with ``GPT(GPTConfig.from_section(recipe.model, vocab_size))``.
+
+    Construction order (and so RNG use under a seed) follows the baseline script: ``tok_emb``,
+    skip weights, blocks (``c_q, c_k, c_v, proj, fc, proj`` each), ``lm_head``, then the init
+    (tied embedding ``normal(0, tied_embed_init_std)``, zero-init output projections; other
+    linears keep PyTorch's default).
+    """
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        d = config.model_dim
+        self.tok_emb = nn.Embedding(config.vocab_size, d)
+        self.schedule = LayerSchedule.unet(config.num_layers)
+        self.skips: nn.Module = Skips(self.schedule.num_skips, d)
+        self.blocks = nn.ModuleList([
+            Block(d, config.num_heads, config.num_kv_heads, config.mlp_hidden, config.rope_base,
+                  config.qk_gain_init, layer_idx=i)
+            for i in range(config.num_layers)
+        ])
+        self.final_norm = RMSNorm()
+        self.lm_head = None if config.tie_embeddings else CastedLinear(d, config.vocab_size, zero_init=True)
+        self.attention_backend = "sdpa"
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        if self.config.tie_embeddings:
+            nn.init.normal_(self.tok_emb.weight, mean=0.0, std=self.config.tied_embed_init_std)
+        for module in self.modules():
+            if isinstance(module, nn.Linear) and getattr(module, "zero_init", False):
+                nn.init.zeros_(module.weight)
+
+    # ---- seams ------------------------------------------------------------------------------
+
+    def set_schedule(self, schedule: LayerSchedule) -> None:
+        """Install a layer schedule; re-creates ``self.skips`` (same type, via ``skips.rebuild``)
+        when the schedule needs a different number of skip slots. Call it in ``golf_build_model``,
+        before training: rebuilt skips are freshly initialized."""
+        schedule.validate(len(self.blocks))
+        self.schedule = schedule
+        if schedule.num_skips != self.skips.num_skips:
+            self.skips = self.skips.rebuild(schedule.num_skips)
+
+    @property
+    def looping_active(self) -> bool:
+        """The schedule's looped-layout switch (``model.schedule.looping_active``)."""
+        return self.schedule.looping_active
+
+    @looping_active.setter
+    def looping_active(self, value: bool) -> None:
+        self.schedule.looping_active = value
+
+    def set_attention_backend(self, name: str) -> None:
+        """Run every ``CausalSelfAttention`` with backend ``name`` (``flash3``/``flash2``/``sdpa``);
+        ``prepare_for_device`` calls this with the resolved ``[model] attention_backend``."""
+        self.attention_backend = name
+        for module in self.modules():
+            if isinstance(module, CausalSelfAttention):
+                module.backend = name
+
+    # ---- forward ----------------------------------------------------------------------------
+
+    def forward_hidden(self, input_ids: Tensor) -> Tensor:
+        """Final-normed hidden states ``[B, T, model_dim]`` for token ids ``[B, T]``."""
+        x = rms_norm(self.tok_emb(input_ids))
+        x0 = x
+        encoder, decoder = self.schedule.active()
+        stack: list[Tensor] = []
+        for i in encoder:
+            x = self.blocks[i](x, x0)
+            stack.append(x)
+        num_skips = self.skips.num_skips
+        for j, i in enumerate(decoder):
+            if j < num_skips and stack:
+                x = self.skips(j, x, stack.pop())
+            x = self.blocks[i](x, x0)
+        return self.final_norm(x)
+
+    def compute_logits(self, hidden: Tensor) -> Tensor:
+        """Soft-capped logits ``cap * tanh(z / cap)`` with ``z = hidden @ tok_emb.weight.T`` (tied)
+        or ``lm_head(hidden)``; shape ``[..., vocab_size]``."""
+        if self.lm_head is None:
+            z = F.linear(hidden, self.tok_emb.weight)
+        else:
+            z = self.lm_head(hidden)
+        cap = self.config.logit_softcap
+        return cap * torch.tanh(z / cap)
+
+    def forward_logits(self, input_ids: Tensor) -> Tensor:
+        """``compute_logits(forward_hidden(input_ids))``: ``[B, T, vocab_size]``."""
+        return self.compute_logits(self.forward_hidden(input_ids))
+
+    def forward(self, input_ids: Tensor, target_ids: Tensor) -> Tensor:
+        """Mean cross-entropy of ``target_ids`` under the logits, computed in float32."""
+        logits = self.forward_logits(input_ids)
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), target_ids.reshape(-1), reduction="mean")
+
+
+def build_model(model_section, vocab_size: int) -> GPT:
+    """``GPT(GPTConfig.from_section(model_section, vocab_size))``."""
+    if vocab_size is None:
+        raise GolfError("build_model: vocab_size is required ([data] vocab_size)")
+    return GPT(GPTConfig.from_section(model_section, vocab_size))

@@ -1,0 +1,33 @@
+"""The feed-forward block: ``proj(activation(fc(x)))`` with the ``activation`` seam (pg_core §4.2)."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from golf_core.model.layers import CastedLinear
+
+
+class ReLUSquared(nn.Module):
+    """The baseline's activation ``relu(x)**2`` (default ``block.mlp.activation``)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``relu(x).square()``."""
+        return torch.relu(x).square()
+
+
+class MLP(nn.Module):
+    """``fc: dim -> hidden``, ``activation`` (seam), ``proj: hidden -> dim`` (zero-init).
+
+    :param dim: model width.
+    :param hidden: hidden width, ``int(mlp_mult * dim)``.
+    """
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.fc = CastedLinear(dim, hidden)
+        self.proj = CastedLinear(hidden, dim, zero_init=True)
+        self.activation: nn.Module = ReLUSquared()
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply the MLP to ``x [..., dim]``."""
+        return self.proj(self.activation(self.fc(x)))

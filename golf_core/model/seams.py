@@ -1,0 +1,36 @@
+"""The seams of ``GPT`` that plugins replace, their baseline defaults, and an inventory.
+
+Every seam is a plain attribute (a module, a Parameter or a float); a plugin replaces it in
+``golf_build_model`` before ``prepare_for_device``, and ``torch.compile(fullgraph=True)`` still
+sees an ordinary ``nn.Module``. See ``golf_core.model`` for the list and an example per seam.
+"""
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+
+class IdentityOutput(nn.Module):
+    """Default ``block.attn.out_transform``: ``(y [B,T,H,D], v [B,T,Hkv,D]) -> y`` unchanged."""
+
+    def forward(self, y: Tensor, v: Tensor) -> Tensor:
+        """Return the attention output ``y`` as is."""
+        return y
+
+
+def describe_seams(model: nn.Module) -> dict:
+    """What fills each seam of ``model`` right now, as plain JSON-able data (for manifests).
+
+    Per-block entries list one value per physical block.
+    """
+    blocks = list(model.blocks)
+    return {
+        "schedule": model.schedule.to_dict(),
+        "skips": type(model.skips).__name__,
+        "num_skips": model.skips.num_skips,
+        "attention_backend": model.attention_backend,
+        "rotary": [f"{type(b.attn.rotary).__name__}(rope_dims={getattr(b.attn.rotary, 'rope_dims', None)})" for b in blocks],
+        "out_transform": [type(b.attn.out_transform).__name__ for b in blocks],
+        "ln_scale": [float(b.ln_scale) for b in blocks],
+        "mlp_activation": [type(b.mlp.activation).__name__ for b in blocks],
+    }
+

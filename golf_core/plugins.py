@@ -1,0 +1,423 @@
+"""Plugin discovery, activation and ordered hook calls.
+
+* Discovery: every entry point of group ``golf`` is imported (``GOLF_LOAD_PLUGINS``, a comma
+  list, restricts which; empty means none). One that fails to import is kept as a broken
+  entry with its error: it breaks neither ``golf plugins`` nor recipes that don't use it.
+* Activation: only the plugins a recipe names are registered with pluggy, in recipe order.
+* Calls: transform and observer hooks run in the recipe's ``plugins`` order (never pluggy's
+  LIFO order; ``tryfirst``/``trylast`` are refused). Exclusive hooks use the core's default
+  when no active plugin implements them and fail validation when two or more do.
+* ``GOLF_TRACE_PLUGINS=1`` prints every hook call with its implementations, in order.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as md
+import inspect
+import os
+import sys
+import types
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Optional
+
+import pluggy
+from pydantic import ValidationError
+
+from . import hookspecs
+from .errors import PluginError, RecipeError
+from .options import Options
+from .recipe import Recipe, suggest
+from .technique import TechniqueInfo
+
+ENTRY_POINT_GROUP = "golf"
+
+#: Hooks at most one active plugin may implement (the core's default runs when none does).
+EXCLUSIVE_HOOKS = (
+    "golf_make_loader",
+    "golf_quantize",
+    "golf_dequantize",
+    "golf_compress",
+    "golf_decompress",
+    "golf_eval_adapt",
+)
+#: Hooks applied in recipe order, each receiving the previous one's value.
+TRANSFORM_HOOKS = ("golf_build_model", "golf_configure_optimizers", "golf_pre_quant", "golf_on_artifact_load")
+#: Hooks called on every active plugin in recipe order, results collected or ignored.
+OBSERVER_HOOKS = (
+    "golf_compile_warmup",
+    "golf_on_train_start",
+    "golf_on_step_end",
+    "golf_on_train_end",
+    "golf_state_dict",
+    "golf_load_state_dict",
+    "golf_summary",
+)
+#: Hooks called on every installed plugin.
+REGISTRATION_HOOKS = ("golf_register", "golf_register_commands")
+ALL_HOOKS = EXCLUSIVE_HOOKS + TRANSFORM_HOOKS + OBSERVER_HOOKS + REGISTRATION_HOOKS
+
+
+def hook_names() -> list[str]:
+    """Every hook declared in ``golf_core.hookspecs``."""
+    return sorted(n for n in dir(hookspecs) if n.startswith("golf_"))
+
+
+def hook_kind(name: str) -> str:
+    """``exclusive``, ``transform``, ``observer`` or ``registration``."""
+    for kind, names in (
+        ("exclusive", EXCLUSIVE_HOOKS),
+        ("transform", TRANSFORM_HOOKS),
+        ("observer", OBSERVER_HOOKS),
+        ("registration", REGISTRATION_HOOKS),
+    ):
+        if name in names:
+            return kind
+    raise KeyError(name)
+
+
+class _GolfPluginManager(pluggy.PluginManager):
+    """A pluggy manager that refuses ordering markers: order comes from the recipe."""
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str):  # type: ignore[override]
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is not None and (opts.get("tryfirst") or opts.get("trylast")):
+            pname = self.get_name(plugin) or getattr(plugin, "__name__", repr(plugin))
+            raise PluginError(
+                f"plugin {pname!r}: {name} uses tryfirst/trylast; golf orders hooks by the recipe's plugins list"
+            )
+        return opts
+
+
+def _new_manager() -> pluggy.PluginManager:
+    pm = _GolfPluginManager("golf")
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+@dataclass
+class InstalledPlugin:
+    """One discovered plugin: where it came from, its metadata, or why it failed."""
+
+    name: str
+    module: Any = None
+    dist: str = ""
+    version: str = ""
+    info: Optional[TechniqueInfo] = None
+    error: Optional[str] = None
+    hooks: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when the plugin imported and registered its technique."""
+        return self.error is None and self.info is not None
+
+
+def _implemented_hooks(obj: Any) -> list[str]:
+    out = []
+    for n in hook_names():
+        fn = getattr(obj, n, None)
+        if fn is not None and callable(fn):
+            out.append(n)
+    return out
+
+
+def _collect_info(name: str, obj: Any) -> TechniqueInfo:
+    reg = getattr(obj, "golf_register", None)
+    if reg is None:
+        raise PluginError(f"plugin {name!r} does not implement golf_register")
+    got: list[TechniqueInfo] = []
+
+    def register(info: TechniqueInfo) -> None:
+        if not isinstance(info, TechniqueInfo):
+            raise PluginError(f"plugin {name!r}: register() expects a TechniqueInfo, got {type(info).__name__}")
+        got.append(info)
+
+    reg(register)
+    if len(got) != 1:
+        raise PluginError(f"plugin {name!r}: golf_register must register exactly one technique, got {len(got)}")
+    info = got[0]
+    if info.name != name:
+        raise PluginError(f"plugin {name!r} registers itself as {info.name!r}; the names must match")
+    if not (isinstance(info.options, type) and issubclass(info.options, Options)):
+        raise PluginError(f"plugin {name!r}: options must be a golf_core.Options subclass")
+    # validate hook signatures against the specs now, not at first call
+    _new_manager().register(obj, name=name)
+    return info
+
+
+class PluginRegistry:
+    """Every installed plugin, discovered through entry points (plus any added in-process)."""
+
+    def __init__(self) -> None:
+        self.plugins: dict[str, InstalledPlugin] = {}
+
+    @classmethod
+    def discover(cls, group: str = ENTRY_POINT_GROUP) -> "PluginRegistry":
+        """Import every entry point of ``group`` that ``GOLF_LOAD_PLUGINS`` allows."""
+        reg = cls()
+        allow_env = os.environ.get("GOLF_LOAD_PLUGINS")
+        allow = None if allow_env is None else {x.strip() for x in allow_env.split(",") if x.strip()}
+        for ep in sorted(md.entry_points(group=group), key=lambda e: e.name):
+            if allow is not None and ep.name not in allow:
+                continue
+            dist = getattr(ep, "dist", None)
+            entry = InstalledPlugin(
+                name=ep.name,
+                dist=dist.metadata["Name"] if dist is not None else "",
+                version=dist.version if dist is not None else "",
+            )
+            try:
+                entry.module = ep.load()
+                entry.hooks = _implemented_hooks(entry.module)
+                entry.info = _collect_info(ep.name, entry.module)
+            except Exception as e:  # noqa: BLE001 - a broken plugin must not break golf
+                entry.error = f"{type(e).__name__}: {e}"
+            reg.plugins[ep.name] = entry
+        return reg
+
+    def add(self, name: str, obj: Any, version: str = "0") -> InstalledPlugin:
+        """Add an in-process plugin object or module (tests, local experiments)."""
+        entry = InstalledPlugin(name=name, module=obj, dist="(in-process)", version=version)
+        entry.hooks = _implemented_hooks(obj)
+        entry.info = _collect_info(name, obj)
+        self.plugins[name] = entry
+        return entry
+
+    def names(self) -> list[str]:
+        """Names of all discovered plugins, broken ones included."""
+        return sorted(self.plugins)
+
+    def get(self, name: str) -> InstalledPlugin:
+        """The plugin called ``name``; PluginError naming the nearest installed name."""
+        entry = self.plugins.get(name)
+        if entry is None:
+            raise PluginError(f"unknown plugin {name!r}{suggest(name, self.plugins)}")
+        if entry.error is not None:
+            raise PluginError(f"plugin {name!r} failed to load: {entry.error}")
+        return entry
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Plain data about every plugin, for ``golf plugins --json``."""
+        out = []
+        for name in self.names():
+            p = self.plugins[name]
+            row: dict[str, Any] = {"name": name, "dist": p.dist, "version": p.version}
+            if not p.ok:
+                row["error"] = p.error
+                out.append(row)
+                continue
+            info = p.info
+            assert info is not None
+            opts = []
+            for fname, f in info.options.model_fields.items():
+                default = f.get_default(call_default_factory=True)
+                opts.append(
+                    {
+                        "name": fname,
+                        "type": getattr(f.annotation, "__name__", str(f.annotation)),
+                        "default": default if isinstance(default, (int, float, str, bool, list, type(None))) else repr(default),
+                        "description": f.description or "",
+                    }
+                )
+            row.update(
+                summary=info.summary,
+                hooks=[h for h in p.hooks if h != "golf_register"],
+                options=opts,
+                legality=info.legality,
+                lineage=list(info.lineage),
+                conflicts=list(info.conflicts),
+                required_on_load=info.required_on_load,
+                reported_delta=info.reported_delta,
+            )
+            out.append(row)
+        return out
+
+
+_REGISTRY: Optional[PluginRegistry] = None
+
+
+def registry(refresh: bool = False) -> PluginRegistry:
+    """The process-wide registry of installed plugins (discovered once)."""
+    global _REGISTRY
+    if _REGISTRY is None or refresh:
+        _REGISTRY = PluginRegistry.discover()
+    return _REGISTRY
+
+
+def set_registry(reg: Optional[PluginRegistry]) -> None:
+    """Replace the process-wide registry (tests); ``None`` forces rediscovery."""
+    global _REGISTRY
+    _REGISTRY = reg
+
+
+def _validate_options(name: str, info: TechniqueInfo, raw: dict[str, Any], where: str) -> Options:
+    try:
+        return info.options.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(x) for x in first["loc"])
+        if first["type"] == "extra_forbidden":
+            key = str(first["loc"][-1])
+            raise RecipeError(
+                f"{where}: unknown key 'options.{name}.{loc}'{suggest(key, info.options.model_fields)}"
+            ) from None
+        raise RecipeError(f"{where}: options.{name}.{loc}: {first['msg']} (got {first.get('input')!r})") from None
+
+
+class ActivePlugins:
+    """The plugins one recipe activates, with their options, and the ordered hook callers."""
+
+    def __init__(self, order: list[str], entries: dict[str, InstalledPlugin], options: dict[str, Options]):
+        self.order = list(order)
+        self.entries = entries
+        self.options = options
+        self.pm = _new_manager()
+        for name in self.order:
+            self.pm.register(entries[name].module, name=name)
+        self.trace = os.environ.get("GOLF_TRACE_PLUGINS", "") not in ("", "0")
+
+    # -- inspection -------------------------------------------------------------------------
+    def info(self, name: str) -> TechniqueInfo:
+        """The TechniqueInfo of an active plugin."""
+        info = self.entries[name].info
+        assert info is not None
+        return info
+
+    def providers(self, hook: str) -> list[str]:
+        """Active plugins implementing ``hook``, in recipe order."""
+        impls = {self.pm.get_name(i.plugin) for i in getattr(self.pm.hook, hook).get_hookimpls()}
+        return [n for n in self.order if n in impls]
+
+    def _impl(self, hook: str, name: str) -> Callable[..., Any]:
+        for impl in getattr(self.pm.hook, hook).get_hookimpls():
+            if self.pm.get_name(impl.plugin) == name:
+                argnames = impl.argnames
+                fn = impl.function
+
+                def call(**kwargs: Any) -> Any:
+                    missing = [a for a in argnames if a not in kwargs]
+                    if missing:
+                        raise PluginError(f"plugin {name!r}: {hook} asks for unknown argument(s) {missing}")
+                    return fn(*[kwargs[a] for a in argnames])
+
+                return call
+        raise KeyError((hook, name))
+
+    def _trace(self, hook: str, names: list[str], note: str = "") -> None:
+        if self.trace:
+            print(f"[golf trace] {hook}: {', '.join(names) if names else '(core default)'}{note}", file=sys.stderr)
+
+    # -- calling ----------------------------------------------------------------------------
+    def transform(self, hook: str, value_arg: str, value: Any, **kwargs: Any) -> Any:
+        """Run a transform hook in recipe order, threading ``value`` through ``value_arg``."""
+        names = self.providers(hook)
+        self._trace(hook, names)
+        for name in names:
+            out = self._impl(hook, name)(**{value_arg: value, **kwargs, "opts": self.options[name]})
+            if out is not None:
+                value = out
+        return value
+
+    def observe(self, hook: str, **kwargs: Any) -> None:
+        """Call an observer hook on every active provider, in recipe order."""
+        names = self.providers(hook)
+        if names:
+            self._trace(hook, names)
+        for name in names:
+            self._impl(hook, name)(**kwargs, opts=self.options[name])
+
+    def collect(self, hook: str, **kwargs: Any) -> dict[str, Any]:
+        """Call an observer hook and return ``{plugin: result}`` for non-None results."""
+        out: dict[str, Any] = {}
+        names = self.providers(hook)
+        if names:
+            self._trace(hook, names)
+        for name in names:
+            r = self._impl(hook, name)(**kwargs, opts=self.options[name])
+            if r is not None:
+                out[name] = r
+        return out
+
+    def call_plugin(self, name: str, hook: str, **kwargs: Any) -> Any:
+        """Call one active plugin's implementation of ``hook`` (e.g. a checkpoint restore)."""
+        return self._impl(hook, name)(**kwargs, opts=self.options[name])
+
+    def exclusive(self, hook: str, default: Callable[..., Any], **kwargs: Any) -> Any:
+        """Call the single active provider of an exclusive hook, or ``default(**kwargs)``."""
+        names = self.providers(hook)
+        if len(names) > 1:
+            raise PluginError(f"{hook} is exclusive but provided by {', '.join(names)}; keep one of them")
+        self._trace(hook, names)
+        if not names:
+            return default(**kwargs)
+        return self._impl(hook, names[0])(**kwargs, opts=self.options[names[0]])
+
+    def legality(self) -> dict[str, str]:
+        """Each active plugin's legality track under its options."""
+        return {n: self.info(n).track_for(self.options[n]) for n in self.order}
+
+
+def activate(recipe: Recipe, reg: Optional[PluginRegistry] = None, where: Optional[str] = None) -> ActivePlugins:
+    """Validate ``recipe``'s plugin list and options and return the active set.
+
+    Fails (one line, naming the culprit) on an unknown or broken plugin, an options key or
+    value its Options model rejects, an ``[options.X]`` table for a plugin that is not
+    installed, a declared conflict, or two active providers of an exclusive hook. With
+    ``recipe.tiny``, each plugin's ``TechniqueInfo.tiny`` scales its options.
+    """
+    reg = reg or registry()
+    where = where or (os.path.basename(recipe.source_path) if recipe.source_path else "recipe")
+    entries: dict[str, InstalledPlugin] = {}
+    for name in recipe.plugins:
+        if name not in reg.plugins:
+            raise PluginError(f"{where}: unknown plugin {name!r}{suggest(name, reg.plugins)}")
+        entries[name] = reg.get(name)
+    for name in recipe.options:
+        if name not in reg.plugins:
+            raise RecipeError(f"{where}: [options.{name}] names an unknown plugin{suggest(name, reg.plugins)}")
+    options: dict[str, Options] = {}
+    for name, entry in entries.items():
+        info = entry.info
+        assert info is not None
+        opts = _validate_options(name, info, recipe.options.get(name, {}), where)
+        if recipe.tiny and info.tiny is not None:
+            opts = info.tiny(opts, recipe)
+        options[name] = opts
+    active = set(recipe.plugins)
+    for name in recipe.plugins:
+        for other in entries[name].info.conflicts:  # type: ignore[union-attr]
+            if other in active:
+                raise PluginError(f"{where}: plugins {name!r} and {other!r} conflict; remove one of them")
+    ap = ActivePlugins(recipe.plugins, entries, options)
+    for hook in EXCLUSIVE_HOOKS:
+        names = ap.providers(hook)
+        if len(names) > 1:
+            raise PluginError(f"{where}: {hook} is exclusive but provided by {', '.join(names)}; keep one of them")
+    return ap
+
+
+def plugin_source_roots(ap: ActivePlugins) -> list[str]:
+    """Folders (or files) holding the code of the active plugins, for code-byte accounting."""
+    roots = []
+    for name in ap.order:
+        mod = ap.entries[name].module
+        if isinstance(mod, types.ModuleType):
+            pkg = mod.__name__.split(".")[0]
+            top = importlib.import_module(pkg)
+            path = getattr(top, "__file__", None)
+            if path:
+                roots.append(os.path.dirname(path) if path.endswith("__init__.py") else path)
+        else:
+            src = inspect.getsourcefile(type(mod))
+            if src:
+                roots.append(src)
+    return roots
+
+
+def iter_installed_modules(reg: Optional[PluginRegistry] = None) -> Iterable[Any]:
+    """Modules of every installed plugin that loaded (for registration hooks)."""
+    reg = reg or registry()
+    for name in reg.names():
+        p = reg.plugins[name]
+        if p.module is not None and p.error is None:
+            yield p.module
