@@ -302,7 +302,9 @@ def run_ablation(
     """Run (or resume) every run of ``plan`` in order and write OUT/ablation.json, then the
     report files. Returns the ablation summary (the content of ablation.json)."""
     runner = runner or default_runner
-    log = log or (lambda m: print(m, file=sys.stderr, flush=True))
+    main = _is_main_process()
+    if log is None:
+        log = (lambda m: print(m, file=sys.stderr, flush=True)) if main else (lambda m: None)
     out = plan.out_dir
     out.mkdir(parents=True, exist_ok=True)
     _check_previous_plan(plan)
@@ -327,14 +329,17 @@ def run_ablation(
             skipped.add(key)
             log(f"{where}: already complete (val_bpb {done['val_bpb']:.4f}), skipped")
             continue
-        if run.run_dir.exists():
+        if run.run_dir.exists() and main:
             aside = run.run_dir.with_name(run.run_dir.name + ".incomplete")
             if aside.exists():
                 shutil.rmtree(aside)
             run.run_dir.rename(aside)
             log(f"{where}: incomplete earlier attempt moved to {aside}")
         run.run_dir.parent.mkdir(parents=True, exist_ok=True)
-        log(f"{where}: running -> {run.run_dir}")
+        left = sum(1 for r in plan.runs[i - 1:] if read_complete_result(r.run_dir) is None)
+        eta = executed_time / executed * left if executed else math.nan
+        log(f"{where}: running -> {run.run_dir} · elapsed {_fmt_duration(time.monotonic() - t_start)}"
+            f" · eta {_fmt_duration(eta)}")
         t0 = time.monotonic()
         result = runner(run.recipe.model_copy(deep=True), run.run_dir)
         wall = time.monotonic() - t0
@@ -342,8 +347,8 @@ def run_ablation(
         if done is None:
             if complete_result(result) is None:
                 raise AblationError(f"{run.run_dir}: the run finished without a complete result.json")
-            if _is_main_process():
-                (run.run_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+            if main:
+                _write_json(run.run_dir / "result.json", result)
             done = result
         results[key] = done
         walls[key] = wall
@@ -356,11 +361,11 @@ def run_ablation(
             f"elapsed {_fmt_duration(time.monotonic() - t_start)} · "
             f"{remaining} run(s) left, eta {_fmt_duration(eta)}"
         )
-        if _is_main_process():
+        if main:
             _write_json(out / "ablation.json", summarize(plan, results, walls, skipped, complete=False))
 
     summary = summarize(plan, results, walls, skipped, complete=True)
-    if _is_main_process():
+    if main:
         _write_json(out / "ablation.json", summary)
         if report:
             from .ablate_report import write_report
@@ -397,7 +402,15 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def _jsonable(x: Any) -> Any:
-    """NaN and infinities become null (JSON has neither)."""
+    """NaN and infinities become null (JSON has neither); numpy/torch scalars become Python
+    numbers and paths strings."""
+    if hasattr(x, "item") and callable(x.item) and not isinstance(x, (dict, list, tuple, str)):
+        try:
+            x = x.item()
+        except (ValueError, RuntimeError):
+            pass
+    if isinstance(x, Path):
+        return str(x)
     if isinstance(x, float) and not math.isfinite(x):
         return None
     if isinstance(x, dict):
@@ -436,7 +449,9 @@ def summarize(
     Per variant: plugins, per-seed val_bpb, mean, std, delta against the base (variant - base,
     negative is better) in bpb and nats/token, Welch's t (sign of the delta) with its two-sided
     p, the one-sided Welch test against the challenge's margin (``p_bar``), ``passes_bar``,
-    artifact bytes, train and eval seconds.
+    artifact bytes, train and eval seconds. ``t_paired``/``p_paired``: a paired t test on the
+    per-seed differences (variant and base share seeds, hence data order and initialization),
+    often far more sensitive than Welch's; informative only, the bar uses Welch.
     """
     walls = walls or {}
     skipped = set(skipped)
@@ -484,10 +499,16 @@ def summarize(
         else:
             entry["delta_bpb"] = entry["delta_nats"] = None
         if v.is_base or not vals:
-            entry.update(se_bpb=None, t=None, df=None, p=None, t_bar=None, p_bar=None, passes_bar=None)
+            entry.update(se_bpb=None, t=None, df=None, p=None, t_paired=None, p_paired=None,
+                         t_bar=None, p_bar=None, passes_bar=None)
         else:
             two = stats.welch(vals, base_vals)             # t has the sign of the delta
             entry.update(se_bpb=two.se, t=two.t, df=two.df, p=two.p_two_sided)
+            # the same seeds in base and variant: a paired test on the per-seed differences
+            base_by_seed = {r["seed"]: float(r["val_bpb"]) for r in base_rows}
+            pairs = [(float(r["val_bpb"]), base_by_seed[r["seed"]]) for r in rows if r["seed"] in base_by_seed]
+            pt = stats.paired([x for x, _ in pairs], [y for _, y in pairs])
+            entry.update(t_paired=pt.t, p_paired=pt.p_two_sided)
             if margin_bpb is not None:
                 bar = stats.welch(base_vals, vals, margin=margin_bpb)  # H1: improvement > margin
                 entry.update(t_bar=bar.t, p_bar=bar.p_greater)

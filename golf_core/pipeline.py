@@ -43,7 +43,7 @@ def build_model(recipe: Recipe, plugins: ActivePlugins, ctx: RunContext) -> nn.M
         cfg = GPTConfig.from_section(recipe.model, recipe.data.vocab_size)
         model = GPT(cfg)
         model = plugins.transform("golf_build_model", "model", model, ctx=ctx)
-        prepare_for_device(model, ctx.device, ctx.dtype)
+        prepare_for_device(model, ctx.device, dtype=recipe.model.dtype)
     return model
 
 
@@ -111,16 +111,17 @@ def manifest(ctx: RunContext, model: Optional[nn.Module] = None) -> dict[str, An
 
 def make_session(ctx: RunContext, stride: Optional[int]):
     """An EvalSession over the run's validation stream (the eval phase's own read)."""
-    from .eval.session import EvalSession
+    from .eval.session import EvalSession, eval_batch_seqs
     from .eval.windows import WindowSchedule
+    from .train.loop import grad_accum_steps
 
     ev = ctx.recipe.eval
     tokens = ctx._load_validation()
     schedule = WindowSchedule(int(tokens.numel()) - 1, ev.seq_len, stride)
-    batch_seqs = max(1, ev.batch_tokens // (ev.seq_len * ctx.world_size))
-    return EvalSession(
-        tokens, ctx.luts, schedule, batch_seqs=batch_seqs, device=ctx.device, rank=ctx.rank, world_size=ctx.world_size
-    )
+    # the baseline's geometry: batch_tokens // (world * grad_accum) tokens per rank and batch
+    batch_seqs = eval_batch_seqs(ev.batch_tokens, ev.seq_len, ctx.world_size, grad_accum_steps(ctx.recipe.train, ctx.world_size))
+    return EvalSession(tokens, ctx.luts, schedule, batch_seqs=batch_seqs, device=ctx.device, rank=ctx.rank,
+                       world_size=ctx.world_size)
 
 
 def evaluate(model: nn.Module, ctx: RunContext, *, stride: Optional[int], adapt: bool, progress: bool = False):
@@ -163,39 +164,37 @@ def _default_dequantize(quantized, ctx: RunContext):
 
 
 def _default_compress(data: bytes, ctx: RunContext):
-    from .quant.compress import compress
-    from .quant.shuffle import byte_shuffle
+    from .quant.compress import compress_bytes
 
     art = ctx.recipe.artifact
-    codec = art.compressor
-    if art.byte_shuffle:
-        data = byte_shuffle(data)
-        codec = "bshf+" + codec
-    return codec, compress(data, art.compressor)
+    return compress_bytes(data, art.compressor, 2 if art.byte_shuffle else 0)
 
 
 def _default_decompress(codec: str, data: bytes, ctx: RunContext):
-    from .quant.compress import decompress
-    from .quant.shuffle import byte_unshuffle
+    from .quant.compress import decompress_bytes
 
-    shuffled = codec.startswith("bshf+")
-    raw = decompress(data, codec.removeprefix("bshf+"))
-    return byte_unshuffle(raw) if shuffled else raw
+    return decompress_bytes(codec, data)
+
+
+#: Hooks through which a plugin changes what an artifact decodes to or how it is scored.
+EVAL_HOOKS = ("golf_build_model", "golf_dequantize", "golf_decompress", "golf_on_artifact_load", "golf_eval_adapt")
 
 
 def rebuild_info(ctx: RunContext) -> list[dict[str, Any]]:
-    """The plugins the artifact needs to be rebuilt, with their versions and options."""
+    """Every active plugin with its version and options, and which of its hooks matter when
+    the artifact is decoded and scored (``golf eval`` refuses to run without those)."""
     ap = ctx.plugins
     return [
         {"name": n, "version": ap.entries[n].version, "options": ap.options[n].model_dump(mode="json"),
-         "required_on_load": ap.info(n).required_on_load}
+         "required_on_load": ap.info(n).required_on_load,
+         "eval_hooks": [h for h in EVAL_HOOKS if h in ap.entries[n].hooks]}
         for n in ap.order
     ]
 
 
 def write_artifact(model: nn.Module, ctx: RunContext, path: Path) -> dict[str, Any]:
     """Quantize, serialize and compress ``model`` into ``path``; return byte figures."""
-    from .quant.artifact import write_artifact as _write
+    from .quant.artifact import Artifact, pack_artifact
     from .quant.serialize import serialize_quantized
 
     with ctx.in_phase("quantize"):
@@ -203,26 +202,36 @@ def write_artifact(model: nn.Module, ctx: RunContext, path: Path) -> dict[str, A
     raw = serialize_quantized(qm)
     with ctx.in_phase("compress"):
         codec, blob = ctx.plugins.exclusive("golf_compress", default=_default_compress, data=raw, ctx=ctx)
-    header = {
-        "codec": codec,
-        "model": ctx.recipe.model.model_dump(mode="json"),
-        "vocab_size": ctx.recipe.data.vocab_size,
-        "plugins": rebuild_info(ctx),
-        "recipe": ctx.recipe.to_dict(),
-    }
-    nbytes = _write(path, blob, header) if ctx.is_main else len(blob)
-    return {"model_bytes": int(path.stat().st_size) if ctx.is_main else int(nbytes), "serialized_bytes": len(raw)}
+    art = Artifact(codec=codec, payload=blob, model={**ctx.recipe.model.model_dump(mode="json"),
+                                                     "vocab_size": ctx.recipe.data.vocab_size},
+                   plugins=rebuild_info(ctx),
+                   extra={"golf_core": __version__, "recipe_sha256": ctx.recipe.sha256(), "recipe": ctx.recipe.to_dict()})
+    data = pack_artifact(art)
+    if ctx.is_main:
+        rundir.write_bytes_atomic(path, data)
+    return {"model_bytes": len(data), "serialized_bytes": len(raw), "quantized": qm}
+
+
+def read_quantized(path: Path, ctx: RunContext):
+    """Read ``artifact.bin`` and decode it (``golf_decompress``) into a ``QuantizedModel``."""
+    from .quant.artifact import read_artifact
+    from .quant.serialize import deserialize_quantized
+
+    art = read_artifact(path)
+    raw = ctx.plugins.exclusive("golf_decompress", default=_default_decompress, codec=art.codec, data=art.payload,
+                                ctx=ctx)
+    try:
+        return deserialize_quantized(raw)
+    except GolfError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any decoding failure is a corrupt artifact
+        raise ArtifactError(f"{path}: cannot decode the model payload: {e}") from None
 
 
 def load_artifact_into_fresh_model(path: Path, ctx: RunContext) -> nn.Module:
     """Build a fresh model (with every ``golf_build_model`` transform) and load the weights
     decoded from ``artifact.bin``; then the ``golf_on_artifact_load`` transforms."""
-    from .quant.artifact import read_artifact
-    from .quant.serialize import deserialize_quantized
-
-    header, blob = read_artifact(path)
-    raw = ctx.plugins.exclusive("golf_decompress", default=_default_decompress, codec=header["codec"], data=blob, ctx=ctx)
-    qm = deserialize_quantized(raw)
+    qm = read_quantized(path, ctx)
     model = build_model(ctx.recipe, ctx.plugins, ctx)
     state = ctx.plugins.exclusive("golf_dequantize", default=_default_dequantize, quantized=qm, ctx=ctx)
     template = model.state_dict()
@@ -231,7 +240,7 @@ def load_artifact_into_fresh_model(path: Path, ctx: RunContext) -> nn.Module:
     if missing or unexpected:
         culprit = (missing or unexpected)[0]
         raise ArtifactError(f"{path}: artifact does not fit the rebuilt model ({'missing' if missing else 'unexpected'} {culprit!r})")
-    state = {k: v.to(dtype=template[k].dtype) for k, v in state.items()}
+    state = {k: v.to(dtype=template[k].dtype, device=template[k].device) for k, v in state.items()}
     model.load_state_dict(state, strict=True)
     with ctx.in_phase("load"):
         model = ctx.plugins.transform("golf_on_artifact_load", "model", model, ctx=ctx)
@@ -243,7 +252,7 @@ def load_artifact_into_fresh_model(path: Path, ctx: RunContext) -> nn.Module:
 # ---------------------------------------------------------------------------------------------
 
 
-def legality_summary(ctx: RunContext, session: Any, under_cap: bool) -> dict[str, Any]:
+def legality_summary(ctx: RunContext, final: Any, under_cap: bool) -> dict[str, Any]:
     """Bytes under the cap, coverage exactly 1, validation reads, declared tracks."""
     tracks = ctx.plugins.legality()
     reads = list(ctx.validation_reads)
@@ -251,7 +260,7 @@ def legality_summary(ctx: RunContext, session: Any, under_cap: bool) -> dict[str
     for t in list(tracks.values()) + (["trains-on-val"] if reads else []):
         if TRACK_ORDER.index(t) > TRACK_ORDER.index(run_track):
             run_track = t
-    coverage_ok = bool(getattr(session, "coverage_ok", lambda: True)())
+    coverage_ok = bool(final.coverage_ok)
     checks = {
         "under_cap": under_cap,
         "coverage_exactly_once": coverage_ok,
@@ -380,7 +389,7 @@ def run_recipe(recipe: Recipe, out_dir: Path | str, *, resume: Optional[Path] = 
             "recipe_sha256": recipe.sha256(),
             "tiny": recipe.tiny,
         }
-        result["legality"] = legality_summary(ctx, session, under_cap)
+        result["legality"] = legality_summary(ctx, final, under_cap)
         with ctx.in_phase("report"):
             ctx.plugins.observe("golf_summary", result=result, ctx=ctx)
         if ctx.is_main:

@@ -41,11 +41,12 @@ class Progress:
         if self._bar is not None:
             self._bar.update(self._task, advance=n, info=info)
             return
-        while self.done * 10 >= self._next_tenth * self.total and self._next_tenth <= 10:
+        if self.done * 10 >= self._next_tenth * self.total and self._next_tenth <= 10:
             el = time.time() - self._t0
-            print(f"{self.desc}: {self.done}/{self.total} ({10 * self._next_tenth}%) {el:.1f}s {info}".rstrip(),
+            pct = min(100, 100 * self.done // self.total)
+            print(f"{self.desc}: {self.done}/{self.total} ({pct}%) {el:.1f}s {info}".rstrip(),
                   file=self.stream, flush=True)
-            self._next_tenth += 1
+            self._next_tenth = self.done * 10 // self.total + 1
 
     def print(self, msg: str) -> None:
         """Print a line without breaking the bar."""

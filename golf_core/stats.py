@@ -4,7 +4,7 @@
 * the Student t distribution through the regularized incomplete beta function, evaluated with
   a continued fraction (modified Lentz), and ``math.lgamma``;
 * Welch's unequal-variance t test (two-sided p), and the one-sided Welch test against a margin
-  that the challenge's significance bar needs;
+  that the challenge's significance bar needs; a paired t test for runs matched by seed;
 * ``bar_margin_bpb``: the challenge's 0.005 nats/token expressed in bits per byte.
 
 The challenge's bar (research/pg_core.md §1 item 4): a new record must beat the old one "by at
@@ -150,12 +150,22 @@ class WelchResult:
     p_greater: float
 
 
+def _degenerate(diff: float, num: float, df: float) -> WelchResult:
+    """Zero standard error (every group, or every difference, constant): t is +-inf with
+    p = 0 when the numerator is non-zero, undefined (``nan``) when it is zero, as in scipy."""
+    if num == 0.0:
+        return WelchResult(diff, 0.0, math.nan, df, math.nan, math.nan)
+    t = math.copysign(math.inf, num)
+    return WelchResult(diff, 0.0, t, df, 0.0, 0.0 if t > 0 else 1.0)
+
+
 def welch(a: Sequence[float], b: Sequence[float], margin: float = 0.0) -> WelchResult:
     """Welch's unequal-variance t test of ``mean(a) - mean(b)`` against ``margin``.
 
     ``t = (mean(a) - mean(b) - margin) / sqrt(var(a)/na + var(b)/nb)`` with Welch-Satterthwaite
     ``df``. Matches ``scipy.stats.ttest_ind(a, b - margin, equal_var=False)``. Needs at least
-    two values in each group; otherwise, or when both variances are zero, t, df and p are ``nan``.
+    two values in each group (otherwise t, df and p are ``nan``); when both variances are zero,
+    t is +-inf (p = 0) or ``nan`` for equal means, and df is ``nan``.
     """
     na, nb = len(a), len(b)
     diff = mean(a) - mean(b)
@@ -164,11 +174,30 @@ def welch(a: Sequence[float], b: Sequence[float], margin: float = 0.0) -> WelchR
     va, vb = var(a) / na, var(b) / nb
     se2 = va + vb
     if se2 <= 0.0:
-        return WelchResult(diff, 0.0, math.nan, math.nan, math.nan, math.nan)
+        return _degenerate(diff, diff - margin, math.nan)
     se = math.sqrt(se2)
     t = (diff - margin) / se
     df = se2 * se2 / (va * va / (na - 1) + vb * vb / (nb - 1))
     return WelchResult(diff, se, t, df, t_two_sided_p(t, df), t_sf(t, df))
+
+
+def paired(a: Sequence[float], b: Sequence[float]) -> WelchResult:
+    """Paired t test of ``a[i] - b[i]`` (e.g. variant and base runs with the same seed), as
+    ``scipy.stats.ttest_rel(a, b)``: df = n - 1; ``nan`` for fewer than two pairs; constant
+    differences give t = +-inf (p = 0), or ``nan`` when they are all zero. Returned in a WelchResult (``p_greater``: H1 mean difference > 0)."""
+    if len(a) != len(b):
+        raise ValueError(f"paired test needs equal lengths, got {len(a)} and {len(b)}")
+    d = [float(x) - float(y) for x, y in zip(a, b)]
+    n = len(d)
+    md = mean(d)
+    if n < 2:
+        return WelchResult(md, math.nan, math.nan, math.nan, math.nan, math.nan)
+    se = std(d) / math.sqrt(n)
+    if se <= 0.0:
+        return _degenerate(md, md, float(n - 1))
+    t = md / se
+    df = float(n - 1)
+    return WelchResult(md, se, t, df, t_two_sided_p(t, df), t_sf(t, df))
 
 
 def nats_per_token(bpb: float, val_tokens: float, val_bytes: float) -> float:

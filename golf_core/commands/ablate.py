@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 DESCRIPTION = """\
@@ -51,6 +52,10 @@ def cmd_ablate(args: argparse.Namespace) -> int:
           f"= {len(plan.runs)} runs, all validated", flush=True)
     for v in plan.variants:
         print(f"[ablate]   {v.name:<24} {', '.join(v.plugins) or '(no plugins)'}", flush=True)
+    if plan.variants[0].plugins != plan.base_recipe_plugins:
+        print(f"[ablate] note: the base differs from the recipe's plugins ({', '.join(plan.base_recipe_plugins) or 'none'}) "
+              f"because {plan.mode} starts from the recipe {'without' if plan.mode != 'leave-one-out' else 'with'} "
+              f"every toggled plugin", flush=True)
     if args.dry_run:
         return 0
 
@@ -59,14 +64,22 @@ def cmd_ablate(args: argparse.Namespace) -> int:
 
     summary = run_ablation(plan, runner=runner)
     for v in summary["variants"]:
-        if v["name"] == "base":
-            print(f"[ablate] base: val_bpb {v['mean']:.4f}" + (f" ± {v['std']:.4f}" if v["std"] is not None else ""))
-            continue
-        d, p = v.get("delta_bpb"), v.get("p")
-        print(f"[ablate] {v['name']:<24} delta {d:+.4f} bpb" + (f"  p={p:.3g}" if p is not None else "")
-              + ("  passes the bar" if v.get("passes_bar") else ""))
+        print("[ablate] " + _one_line(v), flush=True)
     print(f"[ablate] wrote {out / 'ablation.json'}, ablation.md, ablation.png, curves.png")
     return 0
+
+
+def _fmt(x, spec: str) -> str:
+    return format(x, spec) if isinstance(x, (int, float)) and math.isfinite(x) else "-"
+
+
+def _one_line(v: dict) -> str:
+    """One variant of the summary as a terminal line."""
+    head = f"{v['name']:<24} val_bpb {_fmt(v.get('mean'), '.4f')} ± {_fmt(v.get('std'), '.4f')}"
+    if v["name"] == "base":
+        return head
+    line = f"{head}  delta {_fmt(v.get('delta_bpb'), '+.4f')}  p {_fmt(v.get('p'), '.3g')}"
+    return line + ("  passes the bar" if v.get("passes_bar") else "")
 
 
 def register(subparsers) -> None:

@@ -66,11 +66,16 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, model_prefix, *, quie
         vocab_size=int(vocab_size),
     )
     kwargs.update(overrides)
-    if quiet:
-        with open(os.devnull, "w") as devnull:
-            spm.SentencePieceTrainer.train(logstream=devnull, **kwargs)
-    else:
-        spm.SentencePieceTrainer.train(**kwargs)
+    try:
+        if quiet:
+            with open(os.devnull, "w") as devnull:
+                spm.SentencePieceTrainer.train(logstream=devnull, **kwargs)
+        else:
+            spm.SentencePieceTrainer.train(**kwargs)
+    except RuntimeError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = reason.split("] ", 1)[-1]
+        raise TokenizerError(f"{prefix}: SentencePiece training failed: {reason}") from None
     model = Path(str(prefix) + ".model")
     if not model.is_file():
         raise TokenizerError(f"{model}: SentencePiece training wrote no model")

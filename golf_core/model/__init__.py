@@ -23,12 +23,29 @@ seam                                 contract                                   
 ==================================  =============================================  ==========================
 
 Query head ``h`` reads KV head ``h // (H // Hkv)``; ``out_transform`` implementations must use
-the same grouping (``y.view(B, T, Hkv, H // Hkv, D)``).
+the same grouping (``y.reshape(B, T, Hkv, H // Hkv, D)``; ``y`` may be non-contiguous).
+
+How a plugin fills each seam (in ``golf_build_model``)::
+
+    for b in model.blocks: b.attn.q_gain.data.fill_(5.0)                       # QK-gain
+    for b in model.blocks: b.attn.rotary = Rotary(b.attn.head_dim, cfg.rope_base, rope_dims=16)  # partial RoPE
+    for b in model.blocks: b.attn.out_transform = XSA()                         # XSA: forward(y, v) -> y
+    for i, b in enumerate(model.blocks): b.ln_scale = 1 / math.sqrt(i + 1)     # LN scale
+    for b in model.blocks: b.mlp.activation = LeakyReLUSquared()               # activation
+    model.skips = GatedSkips(model.skips.num_skips, model.skips.dim)           # Skips subclass, same ctor
+    model.set_schedule(LayerSchedule(range(5), range(5, 11), enc_looped, dec_looped))  # resizes skips
+    model.looping_active = True                                                # on_step_end / artifact load
+
+``set_schedule`` and the skips swap commute: ``set_schedule`` rebuilds whatever ``Skips`` type is
+installed via ``skips.rebuild(n)``. Parameters a plugin adds should carry a control-pattern name
+(``CONTROL_TENSOR_PATTERNS``) or be listed in ``model.golf_control_patterns`` to stay fp32 and go
+to the scalar optimizer.
 """
 from golf_core.model.attention import BACKENDS, backend_available, causal_attention, resolve_backend, use_baseline_sdpa_kernels
 from golf_core.model.block import Block
 from golf_core.model.config import GPTConfig
 from golf_core.model.dtypes import prepare_for_device, resolve_dtype, restore_fp32_params
+from golf_core.model.flops import flops_per_token, matmul_params_per_token
 from golf_core.model.gpt import GPT, build_model
 from golf_core.model.layers import CastedLinear, RMSNorm, rms_norm
 from golf_core.model.mlp import MLP, ReLUSquared
@@ -42,7 +59,7 @@ from golf_core.model.skips import Skips
 __all__ = [
     "BACKENDS", "Block", "CONTROL_TENSOR_PATTERNS", "CastedLinear", "CausalSelfAttention", "GPT", "GPTConfig",
     "IdentityOutput", "LayerSchedule", "MLP", "RMSNorm", "ReLUSquared", "Rotary", "Skips", "apply_rotary",
-    "backend_available", "build_model", "causal_attention", "count_parameters", "describe_seams",
-    "is_control_name", "is_scalar_param", "prepare_for_device", "resolve_backend", "resolve_dtype",
+    "backend_available", "build_model", "causal_attention", "count_parameters", "describe_seams", "flops_per_token",
+    "is_control_name", "is_scalar_param", "matmul_params_per_token", "prepare_for_device", "resolve_backend", "resolve_dtype",
     "restore_fp32_params", "rms_norm", "use_baseline_sdpa_kernels",
 ]

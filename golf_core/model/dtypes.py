@@ -17,7 +17,7 @@ from torch import nn
 from golf_core.errors import RecipeError
 from golf_core.model.attention import resolve_backend
 from golf_core.model.layers import CastedLinear
-from golf_core.model.params import is_scalar_param
+from golf_core.model.params import MODEL_PATTERNS_ATTR, is_scalar_param
 
 
 def resolve_dtype(setting: str, device: Union[str, torch.device]) -> torch.dtype:
@@ -33,13 +33,18 @@ def resolve_dtype(setting: str, device: Union[str, torch.device]) -> torch.dtype
 
 
 def restore_fp32_params(model: nn.Module) -> None:
-    """``CastedLinear`` modules and scalar/control parameters back to float32 (in place)."""
+    """``CastedLinear`` modules and scalar/control parameters back to float32 (in place).
+
+    Control patterns are ``CONTROL_TENSOR_PATTERNS`` plus any a plugin listed in
+    ``model.golf_control_patterns``.
+    """
+    extra = tuple(getattr(model, MODEL_PATTERNS_ATTR, ()) or ())
     for module in model.modules():
         if isinstance(module, CastedLinear):
             module.float()
     with torch.no_grad():
         for name, param in model.named_parameters():
-            if is_scalar_param(name, param) and param.dtype != torch.float32:
+            if is_scalar_param(name, param, extra) and param.dtype != torch.float32:
                 param.data = param.data.float()
 
 

@@ -49,7 +49,8 @@ class GPT(nn.Module):
         ])
         self.final_norm = RMSNorm()
         self.lm_head = None if config.tie_embeddings else CastedLinear(d, config.vocab_size, zero_init=True)
-        self.attention_backend = "sdpa"
+        self.attention_backend = "sdpa"  # resolved by prepare_for_device
+        self.compute_dtype = torch.float32  # set by prepare_for_device
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -68,6 +69,8 @@ class GPT(nn.Module):
         schedule.validate(len(self.blocks))
         self.schedule = schedule
         if schedule.num_skips != self.skips.num_skips:
+            if not hasattr(self.skips, "rebuild"):
+                raise GolfError(f"set_schedule: model.skips ({type(self.skips).__name__}) has no rebuild(num_skips); subclass golf_core.model.Skips")
             self.skips = self.skips.rebuild(schedule.num_skips)
 
     @property

@@ -1,6 +1,8 @@
 """Parameter naming rules of the baseline: control tensors and parameter counts (pg_core §4.4)."""
 from __future__ import annotations
 
+from typing import Iterable
+
 from torch import nn
 
 #: Substrings that make a parameter a "control tensor": kept in float32 by
@@ -12,14 +14,18 @@ CONTROL_TENSOR_PATTERNS: tuple[str, ...] = (
 )
 
 
-def is_control_name(name: str) -> bool:
-    """Whether parameter ``name`` matches a control pattern."""
-    return any(p in name for p in CONTROL_TENSOR_PATTERNS)
+#: Model attribute where a plugin may list extra control patterns (shared with golf_core.train.optim).
+MODEL_PATTERNS_ATTR = "golf_control_patterns"
 
 
-def is_scalar_param(name: str, param: nn.Parameter) -> bool:
+def is_control_name(name: str, extra: Iterable[str] = ()) -> bool:
+    """Whether parameter ``name`` matches a control pattern (or one of ``extra``)."""
+    return any(p in name for p in CONTROL_TENSOR_PATTERNS) or any(p in name for p in extra)
+
+
+def is_scalar_param(name: str, param: nn.Parameter, extra: Iterable[str] = ()) -> bool:
     """The baseline's scalar rule: ``ndim < 2`` or a control-pattern name."""
-    return param.ndim < 2 or is_control_name(name)
+    return param.ndim < 2 or is_control_name(name, extra)
 
 
 def count_parameters(model: nn.Module) -> int:

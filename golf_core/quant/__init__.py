@@ -1,6 +1,6 @@
 """Quantization, serialization, compression and artifact accounting (the baseline's int8 + zlib,
 per-row int-k with SDClip, BSHF byte shuffle, zlib/lzma/brotli, the ``artifact.bin`` container)."""
-from .accounting import CAP_BYTES, ByteBudget, code_bytes, collect_source, ship_code, under_cap
+from .accounting import CAP_BYTES, ByteBudget, code_bytes, code_bytes_for, collect_source, ship_code, under_cap
 from .artifact import (ARTIFACT_VERSION, Artifact, build_artifact, decode_artifact, pack_artifact,
                        read_artifact, unpack_artifact, write_artifact)
 from .compress import COMPRESSORS, compress_bytes, decompress_bytes, get_compressor
@@ -15,7 +15,7 @@ from .shuffle import byte_shuffle, byte_unshuffle
 __all__ = [
     "ARTIFACT_VERSION", "Artifact", "BASELINE_CONTROL_PATTERNS", "ByteBudget", "CAP_BYTES", "COMPRESSORS",
     "QUANT_FORMAT", "QuantizedModel", "build_artifact", "byte_shuffle", "byte_unshuffle", "code_bytes",
-    "collect_source", "compress_bytes", "decode_artifact", "decode_entry", "decompress_bytes", "dequantize",
+    "code_bytes_for", "collect_source", "compress_bytes", "decode_artifact", "decode_entry", "decompress_bytes", "dequantize",
     "deserialize_quantized", "get_compressor", "pack_artifact", "quant_report", "quantize_state_dict_int8",
     "quantize_state_dict_intk", "quantize_tensor_int8", "quantize_tensor_intk", "read_artifact",
     "sdclip_scale", "serialize_quantized", "ship_code", "under_cap", "unpack_artifact", "write_artifact",

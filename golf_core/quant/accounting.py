@@ -13,7 +13,7 @@ import lzma
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Iterable, Union
+from typing import Any, Iterable, Union
 
 from ..errors import GolfError
 
@@ -76,6 +76,17 @@ def unship_code(script: str) -> str:
 def code_bytes(packages: Iterable[PackageRef] = ("golf_core",)) -> int:
     """UTF-8 size of the shipped script carrying the packages' source."""
     return len(ship_code(collect_source(packages)).encode("utf-8"))
+
+
+def code_bytes_for(plugins: Any = None) -> int:
+    """Code bytes of ``golf_core`` plus the source of the active plugins (an
+    ``golf_core.plugins.ActivePlugins``; ``None``: golf_core alone)."""
+    packages: list[PackageRef] = ["golf_core"]
+    if plugins is not None:
+        from ..plugins import plugin_source_roots
+
+        packages += [Path(p) for p in plugin_source_roots(plugins)]
+    return code_bytes(packages)
 
 
 @dataclass(frozen=True)

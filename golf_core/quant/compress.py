@@ -52,6 +52,20 @@ def get_compressor(name: str) -> Compressor:
         raise GolfError(f"unknown compressor {name!r}; known: {', '.join(COMPRESSORS)}") from None
 
 
+def compress(data: bytes, name: str = "zlib") -> bytes:
+    """Compress ``data`` with the compressor called ``name`` (no shuffle, no codec prefix)."""
+    return get_compressor(name).compress(data)
+
+
+def decompress(data: bytes, name: str = "zlib") -> bytes:
+    """Decompress with the compressor called ``name``; ``ArtifactError`` for corrupt data."""
+    comp = get_compressor(name)
+    try:
+        return comp.decompress(data)
+    except Exception as e:  # zlib.error, lzma.LZMAError, brotli.error
+        raise ArtifactError(f"{name} payload does not decompress: {e}") from None
+
+
 def codec_name(compressor: str, byte_shuffle_stride: int = 0) -> str:
     """The codec string for a compressor and an optional shuffle stride (0 or 1: none)."""
     get_compressor(compressor)
@@ -84,8 +98,5 @@ def compress_bytes(data: bytes, compressor: str = "zlib", byte_shuffle_stride: i
 def decompress_bytes(codec: str, data: bytes) -> bytes:
     """Invert :func:`compress_bytes`; ``ArtifactError`` for an unknown codec or corrupt data."""
     name, stride = parse_codec(codec)
-    try:
-        out = COMPRESSORS[name].decompress(data)
-    except Exception as e:  # zlib.error, lzma.LZMAError, brotli.error
-        raise ArtifactError(f"{name} payload does not decompress: {e}") from None
+    out = decompress(data, name)
     return byte_unshuffle(out) if stride > 1 else out

@@ -56,8 +56,12 @@ def zeropower_via_newtonschulz5(
 
 
 def row_normalize(g: Tensor, eps: float = ROW_NORM_EPS) -> Tensor:
-    """MuonEq-R: scale each row of ``g`` to unit L2 norm (norm in float32, floored at ``eps``)."""
-    return g / g.float().norm(dim=-1, keepdim=True).clamp_min(eps)
+    """MuonEq-R: scale each row of ``g`` to unit L2 norm, floored at ``eps``.
+
+    The norm is taken in float32 (as in the record), or in ``g``'s dtype when that is wider.
+    """
+    wide = g if g.dtype in (torch.float32, torch.float64) else g.float()
+    return g / wide.norm(dim=-1, keepdim=True).clamp_min(eps)
 
 
 def _dist_rank_world() -> tuple[int, int]:

@@ -30,21 +30,13 @@ from torch import nn
 
 from ..config import TrainSection
 from ..errors import GolfError
+from ..model.params import CONTROL_TENSOR_PATTERNS as _MODEL_CONTROL_PATTERNS
 from .muon import Muon
 
-#: The baseline's control-tensor name patterns (pg_core.md §4.2): kept in fp32, routed to the
-#: scalar Adam even when 2-D, passed through unquantized.
-CONTROL_TENSOR_PATTERNS: tuple[str, ...] = (
-    "attn_scale",
-    "attn_scales",
-    "mlp_scale",
-    "mlp_scales",
-    "resid_mix",
-    "resid_mixes",
-    "q_gain",
-    "skip_weight",
-    "skip_weights",
-)
+#: The control-tensor name patterns (pg_core.md §4.2 plus #1394's ``skip_gates``): kept in fp32,
+#: routed to the scalar Adam even when 2-D, passed through unquantized. One list for the whole
+#: core: it is ``golf_core.model.params.CONTROL_TENSOR_PATTERNS``.
+CONTROL_TENSOR_PATTERNS: tuple[str, ...] = _MODEL_CONTROL_PATTERNS
 
 #: Name of the model attribute where plugins list extra control patterns (e.g. ``skip_gates``).
 MODEL_PATTERNS_ATTR = "golf_control_patterns"

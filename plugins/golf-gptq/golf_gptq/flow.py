@@ -1,0 +1,169 @@
+"""The ``gptq`` run flow: calibrate, collect Hessians, quantize (fitting ``k`` to the byte
+budget when ``[artifact] fit = true``), report. ``mr-gptq`` runs the same flow with its rotation.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Mapping, Optional
+
+import torch
+from torch import nn
+
+from golf_core import StashKey
+from golf_core.quant.accounting import code_bytes_for
+from golf_core.quant.artifact import Artifact, pack_artifact
+from golf_core.quant.compress import compress_bytes
+from golf_core.quant.dequant import Decoder, dequantize
+from golf_core.quant.quantized import QuantizedModel
+from golf_core.quant.report import quant_report, write_quant_report
+from golf_core.quant.serialize import serialize_quantized
+
+from .calibration import generate_sequences, loader_batches, token_batches
+from .fit import fit_clip_sigmas
+from .hessians import collect_hessians
+from .options import GPTQOptions
+from .quantize import GPTQConfig, GPTQModelQuantizer, WeightTransform, hessian_errors
+
+#: The flow's summary, read back by ``golf_summary``.
+SUMMARY = StashKey[dict]("gptq.summary")
+REPORT_FILE = "quant_report.json"
+
+
+def config_from(opts: GPTQOptions) -> GPTQConfig:
+    """The GPTQConfig of the plugin options."""
+    return GPTQConfig(bits=opts.bits, clip_sigmas=opts.clip_sigmas, embed_bits=opts.embed_bits,
+                      embed_clip_sigmas=opts.embed_clip_sigmas, embed_pattern=opts.embed_pattern,
+                      min_numel=opts.min_numel, block_size=opts.block_size, damp=opts.damp,
+                      act_order=opts.act_order)
+
+
+def calibration_batches(model: nn.Module, ctx: Any, opts: GPTQOptions) -> list[torch.Tensor]:
+    """Token batches from the configured source (see :mod:`golf_gptq.calibration`)."""
+    seq_len = opts.calibration_seq_len or ctx.recipe.train.train_seq_len
+    if opts.calibration == "train":
+        from golf_core.train.loop import default_loader
+
+        loader = ctx.plugins.exclusive("golf_make_loader", default=default_loader, ctx=ctx, purpose="calibration")
+        return list(loader_batches(loader, opts.calibration_batches, opts.calibration_seqs, seq_len))
+    if opts.calibration == "val":
+        tokens = ctx.read_validation("gptq calibration on validation tokens")
+        return token_batches(tokens, opts.calibration_batches, opts.calibration_seqs, seq_len)
+    vocab = ctx.recipe.data.vocab_size
+    return generate_sequences(model, opts.ar_seqs, seq_len, vocab, batch=opts.ar_batch,
+                              temperature=opts.ar_temperature, seed=opts.ar_seed, device=ctx.device,
+                              autocast=ctx.autocast)
+
+
+def default_compress(data: bytes, ctx: Any) -> tuple[str, bytes]:
+    """The core's compression of ``[artifact]``: BSHF stride 2 if ``byte_shuffle``, then the compressor."""
+    art = ctx.recipe.artifact
+    return compress_bytes(data, art.compressor, 2 if art.byte_shuffle else 0)
+
+
+def header_estimate(ctx: Any, codec: str) -> int:
+    """Bytes of the artifact container around the payload: fixed prefix, checksum and the JSON
+    header the pipeline writes. Uses ``golf_core.pipeline.artifact_for(ctx, codec, payload)`` when
+    the core provides it, else rebuilds the header the way the pipeline does today (model config +
+    vocab, ``rebuild_info`` plugins, golf version, recipe hash and recipe)."""
+    import golf_core
+    from golf_core import pipeline
+
+    make = getattr(pipeline, "artifact_for", None)
+    if callable(make):
+        return len(pack_artifact(make(ctx, codec, b"")))
+    rec = ctx.recipe
+    art = Artifact(codec=codec, payload=b"",
+                   model={**rec.model.model_dump(mode="json"), "vocab_size": rec.data.vocab_size},
+                   plugins=pipeline.rebuild_info(ctx),
+                   extra={"golf_core": golf_core.__version__, "recipe_sha256": rec.sha256(), "recipe": rec.to_dict()})
+    return len(pack_artifact(art))
+
+
+def run_gptq(model: nn.Module, ctx: Any, opts: GPTQOptions, transform: Optional[WeightTransform] = None,
+             decoders: Optional[Mapping[str, Decoder]] = None, label: str = "gptq") -> QuantizedModel:
+    """Calibrate, collect Hessians, quantize (fit ``k`` under ``[artifact] fit``), report.
+
+    Stores a summary under :data:`SUMMARY` in ``ctx.stash`` and, on the main rank, writes
+    ``quant_report.json`` into ``ctx.out_dir``.
+    """
+    t0 = time.perf_counter()
+    batches = calibration_batches(model, ctx, opts)
+    hessians = collect_hessians(model, batches, opts.min_numel, opts.embed_name, autocast=ctx.autocast,
+                                device=ctx.device)
+    t_cal = time.perf_counter() - t0
+    tr = ctx.recipe.train
+    n_tokens = sum(int(b.numel()) for b in batches)
+    ctx.log.info(f"{label}:calibration source:{opts.calibration} batches:{len(batches)} tokens:{n_tokens} "
+                 f"hessians:{len(hessians)} seconds:{t_cal:.2f}")
+    within_reserve = None
+    if opts.calibration == "train" and tr.max_wallclock_seconds > 0:
+        within_reserve = t_cal <= tr.reserve_seconds
+        if not within_reserve:
+            ctx.log.info(f"WARNING: {label} calibration read training data for {t_cal:.1f}s but [train] "
+                         f"reserve_seconds is {tr.reserve_seconds}: that is outside the training clock "
+                         "(#1394 reserves 12 s)")
+    state = {k: v.detach() for k, v in model.state_dict().items()}
+    t1 = time.perf_counter()
+    quantizer = GPTQModelQuantizer(state, hessians, config_from(opts), transform, device=ctx.device)
+    fit_info = None
+    k = opts.clip_sigmas
+    if ctx.recipe.artifact.fit:
+        code = code_bytes_for(ctx.plugins)
+        cap = ctx.recipe.artifact.cap_bytes
+
+        def artifact_bytes(kk: float) -> int:
+            codec, blob = ctx.plugins.exclusive("golf_compress", default=default_compress,
+                                                data=serialize_quantized(quantizer.quantize(kk)), ctx=ctx)
+            return code + len(blob) + header_estimate(ctx, codec)
+
+        res = fit_clip_sigmas(artifact_bytes, cap, opts.clip_sigmas, tol=opts.fit_tolerance,
+                              k_min=opts.fit_k_min, k_max=opts.fit_k_max)
+        k = res.k
+        fit_info = res.as_dict()
+        ctx.log.info(f"{label}:fit clip_sigmas:{k:.4f} estimated_artifact_bytes:{res.size} cap:{cap} "
+                     f"probes:{len(res.probes)} converged:{res.converged}")
+        if not res.converged:
+            ctx.log.info(f"WARNING: {label} fit did not land within {opts.fit_tolerance:.2%} under the cap")
+    qm = quantizer.quantize(k)
+    t_q = time.perf_counter() - t1
+    summary: dict[str, Any] = {
+        "calibration": opts.calibration, "calibration_batches": len(batches), "calibration_tokens": n_tokens,
+        "calibration_seconds": round(t_cal, 3), "within_reserve": within_reserve, "hessians": len(hessians),
+        "quantize_seconds": round(t_q, 3), "clip_sigmas": k, "embed_clip_sigmas": opts.embed_clip_sigmas,
+        "bits": opts.bits, "embed_bits": opts.embed_bits, "quantized_tensors": len(quantizer.quantized_names()),
+        "fit": fit_info,
+    }
+    qm.meta.setdefault("gptq", {}).update({"calibration": opts.calibration})
+    if opts.report and ctx.is_main:
+        decoded = dequantize(qm, decoders=decoders)
+        herr = hessian_errors(decoded, state, hessians)
+        comp = ctx.recipe.artifact.compressor if opts.report_compressor == "artifact" else opts.report_compressor
+        rep = quant_report(qm, state, compressor=None if comp == "none" else comp,
+                           byte_shuffle_stride=2 if ctx.recipe.artifact.byte_shuffle else 0, decoders=decoders,
+                           hessian_error={n: v["hessian_error"] for n, v in herr.items()})
+        for row in rep["tensors"]:
+            if row["name"] in herr:
+                row["hessian_error_rel"] = herr[row["name"]]["hessian_error_rel"]
+        rep[label] = summary
+        summary["hessian_error_total"] = sum(v["hessian_error"] for v in herr.values())
+        if ctx.out_dir is not None:
+            write_quant_report(ctx.out_dir / REPORT_FILE, rep)
+    ctx.stash[SUMMARY] = summary
+    return qm
+
+
+def summarize(result: dict, ctx: Any, label: str = "gptq") -> None:
+    """``golf_summary``: put the flow's summary and the quantization gap under ``result[label]``
+    and into ``quant_report.json``."""
+    summary = dict(ctx.stash.get(SUMMARY) or {})
+    if "val_bpb" in result and "pre_quant_val_bpb" in result:
+        summary["quant_gap_bpb"] = result["val_bpb"] - result["pre_quant_val_bpb"]
+        summary["pre_quant_val_bpb"] = result["pre_quant_val_bpb"]
+        summary["val_bpb"] = result["val_bpb"]
+    result[label] = summary
+    if ctx.is_main and ctx.out_dir is not None and (ctx.out_dir / REPORT_FILE).is_file():
+        path = ctx.out_dir / REPORT_FILE
+        rep = json.loads(path.read_text())
+        rep[label] = summary
+        write_quant_report(path, rep)

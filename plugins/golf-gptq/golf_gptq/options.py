@@ -1,0 +1,55 @@
+"""Options of the ``gptq`` plugin (shared by ``mr-gptq``, which adds its rotation settings)."""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import Field, model_validator
+
+from golf_core import Options
+
+
+class GPTQOptions(Options):
+    """GPTQ with SDClip; defaults are #1394's."""
+
+    bits: int = Field(6, ge=2, le=8, description="bits of the block matrices (int6: codes in ±31)")
+    clip_sigmas: float = Field(12.85, gt=0, description="SDClip multiplier k of the matrices: step = k*std(row)/(2^(b-1)-1)")
+    embed_bits: int = Field(8, ge=2, le=8, description="bits of the tied embedding")
+    embed_clip_sigmas: float = Field(20.0, gt=0, description="SDClip multiplier of the embedding")
+    embed_pattern: str = Field("tok_emb", description="names containing this are the embedding")
+    embed_name: str = Field("tok_emb.weight", description="state-dict name of the tied embedding (its Hessian is the final norm's output)")
+    min_numel: int = Field(65_536, ge=0, description="2-D tensors with more elements are quantized (Hessians collected); the rest pass through as fp16")
+    block_size: int = Field(128, ge=1, description="GPTQ column block (lazy batch update)")
+    damp: float = Field(0.01, ge=0, description="damping, as a fraction of mean(diag(H))")
+    act_order: bool = Field(True, description="quantize columns in descending diag(H) order")
+    calibration: Literal["train", "ar", "val"] = Field(
+        "train", description="train: fresh training loader (legal inside [train] reserve_seconds); "
+        "ar: self-generated sequences (legal); val: validation tokens (marks the run trains-on-val)")
+    calibration_batches: int = Field(64, ge=1, description="calibration batches (train, val); H is divided by the batch count")
+    calibration_seqs: int = Field(48, ge=1, description="sequences per calibration batch and rank")
+    calibration_seq_len: Optional[int] = Field(None, ge=2, description="tokens per calibration sequence; default [train] train_seq_len")
+    ar_seqs: int = Field(64, ge=1, description="ar: sequences generated (#1019: 64 x 2048)")
+    ar_batch: int = Field(8, ge=1, description="ar: sequences generated together")
+    ar_temperature: float = Field(0.8, gt=0, description="ar: sampling temperature")
+    ar_seed: int = Field(42, description="ar: sampling seed")
+    fit_tolerance: float = Field(0.002, gt=0, lt=0.05, description="[artifact] fit: accept artifact_bytes in [cap*(1-tol), cap]")
+    fit_k_min: float = Field(0.5, gt=0, description="[artifact] fit: smallest clip multiplier tried")
+    fit_k_max: float = Field(200.0, gt=0, description="[artifact] fit: largest clip multiplier tried")
+    report: bool = Field(True, description="write quant_report.json into the run folder")
+    report_compressor: Literal["artifact", "zlib", "lzma", "brotli", "none"] = Field(
+        "artifact", description="compressor for the report's per-tensor bytes; 'none' skips them")
+
+    @model_validator(mode="after")
+    def _k_range(self) -> "GPTQOptions":
+        if self.fit_k_min >= self.fit_k_max:
+            raise ValueError(f"fit_k_min {self.fit_k_min} must be below fit_k_max {self.fit_k_max}")
+        return self
+
+
+#: Fields ``--tiny`` scales when the recipe left them at their defaults.
+TINY_DEFAULTS = {"min_numel": 1024, "calibration_batches": 4, "calibration_seqs": 8, "ar_seqs": 8, "ar_batch": 8}
+
+
+def tiny_options(opts: GPTQOptions, recipe) -> GPTQOptions:
+    """``--tiny``: quantize the small model's matrices too, and calibrate on a few batches."""
+    changes = {k: v for k, v in TINY_DEFAULTS.items() if k not in opts.model_fields_set}
+    return opts.model_copy(update=changes)

@@ -1,0 +1,53 @@
+"""Turn the Muon optimizers of a golf ``OptimizerSet`` (or any core ``Muon``) into MuonEq-R.
+
+The core's Muon already implements the two MuonEq-R mechanics as group options
+(``row_normalize``, ``weight_decay``); this sets them on every group, keeps every other
+setting (lr, ``base_lr``, Newton-Schulz dtype and compilation, rank split), and attaches the
+#1394 momentum schedule. The Adam groups are left alone: their decoupled decay is the
+recipe's ``[train] embed_wd`` / ``adam_wd`` (see README).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Union
+
+from golf_core.errors import PluginError
+from golf_core.train.muon import Muon
+from golf_core.train.optim import OptimizerSet
+from golf_core.train.schedule import MomentumWarmup
+
+from .momentum import attach_momentum_schedule
+from .optimizer import MOMENTUM, MOMENTUM_WARMUP_START, MOMENTUM_WARMUP_STEPS, MUON_WD
+
+
+def configure_muon_eq_r(
+    target: Union[OptimizerSet, Muon, Iterable[Muon]],
+    *,
+    row_normalize: bool = True,
+    weight_decay: float = MUON_WD,
+    momentum: float = MOMENTUM,
+    momentum_warmup_start: float = MOMENTUM_WARMUP_START,
+    momentum_warmup_steps: int = MOMENTUM_WARMUP_STEPS,
+) -> list[Muon]:
+    """Set MuonEq-R's options and momentum schedule on every Muon of ``target``.
+
+    :param target: an ``OptimizerSet`` (its ``muons()``), one ``Muon``, or several.
+    :return: the Muons configured. PluginError when there is none.
+    """
+    if isinstance(target, OptimizerSet):
+        muons = target.muons()
+    elif isinstance(target, Muon):
+        muons = [target]
+    else:
+        muons = list(target)
+    if not muons:
+        raise PluginError("muon-eq-r: the optimizer set has no Muon optimizer to configure (no block matrices?)")
+    schedule = MomentumWarmup(start=momentum_warmup_start, end=momentum, steps=momentum_warmup_steps)
+    for muon in muons:
+        if not isinstance(muon, Muon):
+            raise PluginError(f"muon-eq-r: expected golf_core.train.muon.Muon, got {type(muon).__name__}")
+        settings: dict[str, Any] = {"row_normalize": bool(row_normalize), "weight_decay": float(weight_decay)}
+        muon.defaults.update(settings)
+        for group in muon.param_groups:
+            group.update(settings)
+        attach_momentum_schedule(muon, schedule)
+    return muons
