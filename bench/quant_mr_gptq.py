@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from golf_core.quant import compress_bytes, dequantize, serialize_quantized
+from golf_core.quant import compress_bytes, dequantize, quantize_state_dict_intk, serialize_quantized
 from golf_gptq import GPTQConfig, GPTQModelQuantizer, fit_clip_sigmas, hessian_errors
 from golf_mr_gptq import CODEC, HadamardTransform, decode_hadamard
 
@@ -119,10 +119,17 @@ def trained_model(steps: int) -> dict:
         return val
 
     res = compare(state, H, GPTQConfig(min_numel=0), loss_fn=loss_fn)
+    rtn = quantize_state_dict_intk(state, keep_float_max_numel=0)  # same SDClip scales, no GPTQ
+    rdec = dequantize(rtn)
+    herr = hessian_errors(rdec, state, H)
+    res["rtn/matched_k"] = {"k": 12.85, "model_bytes": model_bytes(rtn), "loss": loss_fn(rdec),
+                            "hessian_error_rel": sum(v["hessian_error"] for v in herr.values()) / sum(
+                                v["hessian_error"] / max(v["hessian_error_rel"], 1e-30) for v in herr.values())}
     res.update(train_steps=steps, train_seconds=round(t_train, 1), pre_quant_loss=base,
                params=sum(t.numel() for t in state.values()))
-    for m in ("gptq", "mr-gptq"):
-        for mode in ("matched_k", "matched_bytes"):
+    for m, modes in (("rtn", ("matched_k",)), ("gptq", ("matched_k", "matched_bytes")),
+                     ("mr-gptq", ("matched_k", "matched_bytes"))):
+        for mode in modes:
             r = res[f"{m}/{mode}"]
             r["gap_bits_per_token"] = (r["loss"] - base) / math.log(2)
             print(f"B {m:8s} {mode:13s} k={r['k']:7.3f} bytes={r['model_bytes']:>8,d} "

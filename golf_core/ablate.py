@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 from . import stats
-from .errors import GolfError, RecipeError
+from .errors import GolfError
 from .recipe import Recipe, load_recipe
 
 MODES = ("one-at-a-time", "leave-one-out", "grid")

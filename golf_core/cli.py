@@ -50,13 +50,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     resume_ckpt: Optional[Path] = None
     if args.resume:
-        from .train.checkpoint import latest_checkpoint
+        from .train.checkpoint import find_checkpoint
 
         out = Path(args.resume)
         recipe = load_run_recipe(out)
-        resume_ckpt = latest_checkpoint(out)
-        if resume_ckpt is None:
-            raise GolfError(f"{out}: no checkpoint to resume from (run with --checkpoint-every N)")
+        resume_ckpt = find_checkpoint(out)
     else:
         if not args.recipe:
             raise GolfError("golf run needs a RECIPE (or --resume DIR)")

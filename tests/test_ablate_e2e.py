@@ -14,11 +14,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 TOGGLE = "qk-gain,leaky-relu-sq"
-# --tiny, cut further: 2 layers, 4 steps of 1,024 tokens, a 2,049-token validation slice,
-# in-training validation every 2 steps so that curves.png has curves.
+# --tiny, cut further: 2 layers, 4 steps of 1,024 tokens, a 2,049-token validation slice scored
+# in non-overlapping windows (stride = seq_len), in-training validation every 2 steps so that
+# curves.png has curves.
 FAST = ["--tiny", "--set", "model.num_layers=2", "--set", "train.iterations=4", "--set", "train.warmup_steps=0",
         "--set", "train.train_batch_tokens=1024", "--set", "train.warmdown_iters=2",
-        "--set", "train.val_loss_every=2", "--set", "train.log_every=2", "--set", "eval.max_tokens=2049"]
+        "--set", "train.val_loss_every=2", "--set", "train.log_every=2", "--set", "eval.max_tokens=2049",
+        "--set", "eval.stride=128"]
 
 
 def _cmd(out: Path) -> list[str]:

@@ -279,14 +279,14 @@ def test_hook_golf_summary(recorded_run):
 def test_hook_golf_load_state_dict(recorded_run, tmp_path):
     """Resuming from the step-2 checkpoint restores the plugin's state before the loop goes on."""
     from golf_core.pipeline import run_recipe
-    from golf_core.train.checkpoint import latest_checkpoint
+    from golf_core.train.checkpoint import find_checkpoint
 
     _, result, out, recipe, _ = recorded_run
     reg = P.PluginRegistry()
     rec2 = Recorder()
     reg.add("recorder", rec2)
-    ckpts = sorted((out / "checkpoints").iterdir())
-    assert latest_checkpoint(out) is not None
+    ckpts = sorted(d for d in (out / "checkpoints").iterdir() if d.is_dir())
+    assert find_checkpoint(out) == ckpts[-1]
     resumed = run_recipe(recipe, tmp_path / "resumed", reg=reg, echo=False, progress=False, resume=ckpts[0])
     c = first(rec2, "golf_load_state_dict")
     assert c[2]["steps"] == [1, 2]

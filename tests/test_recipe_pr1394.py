@@ -69,12 +69,25 @@ def test_validate_prints_the_records_parameter_count(capsys):
     assert "params: 35943512" in out.splitlines()
 
 
-def _run_tiny(tmp_path: Path, plugins: list[str]) -> dict:
+def _run_tiny(tmp_path: Path, plugins: list[str], *extra: str) -> dict:
+    """``golf run`` in-process on a recipe that extends pr1394.toml with another plugin list."""
+    import torch
+
     recipe = tmp_path / "recipe.toml"
     recipe.write_text(f'extends = "{RECIPE.as_posix()}"\nplugins = {json.dumps(plugins)}\n')
     out = tmp_path / "run"
-    rc = main(["run", str(recipe), "--tiny", "--out", str(out), "--set", "train.iterations=6",
-               "--set", "eval.max_tokens=4097", "--quiet"])
+    args = ["run", str(recipe), "--tiny", "--out", str(out), "--set", "train.iterations=6",
+            "--set", "eval.max_tokens=4097", "--quiet"]
+    for e in extra:
+        args += ["--set", e]
+    # One intra-op thread: on a busy 2-core box, OpenMP's default threads oversubscribe the
+    # cores and a tiny step becomes ~30x slower; one thread costs little when the box is idle.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rc = main(args)
+    finally:
+        torch.set_num_threads(threads)
     assert rc == 0
     return json.loads((out / "result.json").read_text())
 
@@ -92,5 +105,5 @@ def test_tiny_runs_the_whole_stack(tmp_path):
 @needs_stack
 @pytest.mark.parametrize("drop", STACK)
 def test_tiny_runs_without_any_one_plugin(tmp_path, drop):
-    result = _run_tiny(tmp_path, [p for p in STACK if p != drop])
+    result = _run_tiny(tmp_path, [p for p in STACK if p != drop], "train.train_batch_tokens=1024")
     assert drop not in result["plugins"] and result["val_bpb"] > 0

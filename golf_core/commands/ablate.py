@@ -34,8 +34,8 @@ bpb * ln2 * val_bytes / val_tokens, with the base runs' counts from result.json.
 
 EXAMPLES = """\
 examples:
-  golf ablate recipes/demo.toml --toggle qk-gain,ema --seeds 2 --tiny --out runs/abl
-  golf ablate pr1394 --toggle gptq,sdclip --mode leave-one-out --seeds 3 --out runs/pr1394-loo
+  golf ablate recipes/demo.toml --toggle qk-gain,leaky-relu-sq --seeds 2 --tiny --out runs/abl
+  golf ablate pr1394 --toggle ema,xsa,depth-recurrence --mode leave-one-out --seeds 3 --out runs/pr1394-loo
 """
 
 

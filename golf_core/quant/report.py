@@ -15,7 +15,7 @@ import torch
 from .compress import compress_bytes
 from .dequant import Decoder, dequantize
 from .quantized import QuantizedModel
-from .serialize import _tensor_bytes
+from .serialize import tensor_bytes
 
 
 def code_entropy_bits(q: torch.Tensor) -> float:
@@ -47,7 +47,7 @@ def quant_report(
     tot = {"numel": 0, "stored_bytes": 0, "compressed_bytes": 0, "sq_err": 0.0, "sq_norm": 0.0}
     for name, entry in qm.entries.items():
         stored = [qm.tensors[entry[r]] for r in ("q", "scale", "data") if r in entry]
-        raw = b"".join(_tensor_bytes(t) for t in stored)
+        raw = b"".join(tensor_bytes(t) for t in stored)
         row: dict[str, Any] = {"name": name, "codec": entry.get("codec"), "bits": entry.get("bits"),
                                "numel": 0, "stored_bytes": len(raw)}
         if "q" in entry:

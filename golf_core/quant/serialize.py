@@ -33,7 +33,8 @@ def _check_little_endian() -> None:
         raise ArtifactError("golf serialization needs a little-endian host")
 
 
-def _tensor_bytes(t: torch.Tensor) -> bytes:
+def tensor_bytes(t: torch.Tensor) -> bytes:
+    """The raw little-endian bytes of a tensor (C order)."""
     t = t.detach().to("cpu").contiguous()
     if t.numel() == 0:
         return b""
@@ -50,7 +51,7 @@ def serialize_quantized(qm: QuantizedModel) -> bytes:
     index = []
     blobs = []
     for key, t in qm.tensors.items():
-        b = _tensor_bytes(t)
+        b = tensor_bytes(t)
         index.append([key, dtype_name(t.dtype), list(t.shape), len(b)])
         blobs.append(b)
     header = json.dumps({"meta": qm.meta, "tensors": index}, separators=(",", ":"),

@@ -137,11 +137,13 @@ def golf_compile_warmup(model, ctx, opts):
     _run(ctx).model = m
 
     def enter(target):
+        """Turn looping on; return the callable that restores the previous state."""
         t = _unwrap(target)
         prev = t.looping_active
         t.looping_active = True
 
         def exit_():
+            """Restore the looping flag."""
             t.looping_active = prev
 
         return exit_

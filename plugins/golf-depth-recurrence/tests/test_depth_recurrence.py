@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from pydantic import ValidationError
 
 from golf_core import GolfError, Stash
-from golf_core.model import GPT, GPTConfig, Skips, count_parameters
+from golf_core.model import GPT, GPTConfig, count_parameters
 from golf_core.recipe import load_recipe_text
 from golf_depth_recurrence import (
     SharedLastSlotSkips, UntiedPass, loop_virtual_layers, repeat_virtual_layers, skip_pairs, split_halves,
@@ -318,8 +318,6 @@ def test_step_mode_untied_mlp(mode):
 
 def test_untied_pass_follows_later_edits_of_its_block():
     """A block-editing plugin listed after depth-recurrence still reaches the repeated pass."""
-    from golf_core.model import ReLUSquared  # noqa: F401
-
     opts = Opts(mode="step", recur_layers=[4, 5], untie_mlp="full")
     model = wake(built(opts)).double()
     model.blocks[4].ln_scale = 0.25

@@ -17,14 +17,14 @@ def fresh_model(ctx):
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
-    """(ctx_factory, model state dict, data): a 2-layer width-64 GPT trained 120 steps."""
+    """(ctx_factory, model state dict, data): a 2-layer width-64 GPT trained 80 steps."""
     from golf_core.train.loop import train
     from golf_core.train.testing import make_train_context, synthetic_shards, tiny_recipe
 
     data = synthetic_shards(tmp_path_factory.mktemp("gptq_data"), vocab_size=128, train_tokens=200_000,
                             val_tokens=8_193)
     recipe = tiny_recipe(vocab_size=128, model={"model_dim": 64, "num_heads": 4, "num_kv_heads": 2},
-                         iterations=120, train_batch_tokens=4096, train_seq_len=64, log_every=0)
+                         iterations=80, train_batch_tokens=4096, train_seq_len=64, log_every=0)
     recipe = recipe.model_copy(update={"eval": recipe.eval.model_copy(update={"seq_len": 64})})
     ctx = make_train_context(recipe, data=data)
     torch.manual_seed(0)

@@ -1,7 +1,6 @@
 """skip-gates: g*x + (1-g)*w*skip, zero-init gates, control-tensor names, resized by schedules."""
 import torch
 
-from golf_core.config import TrainSection
 from golf_core.model import GPT, GPTConfig, LayerSchedule, count_parameters, is_control_name
 from golf_core.train.optim import route_parameters
 from golf_skip_gates import SigmoidGatedSkips

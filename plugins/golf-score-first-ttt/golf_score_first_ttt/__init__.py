@@ -1,0 +1,13 @@
+"""Legal score-first chunked test-time training (#549 / #1413): score a chunk of the validation
+stream with the current weights, then train on exactly those (already scored) tokens; the last
+chunk is never trained on. Every event goes into the session's score/update ledger.
+
+Usable without golf (with any session exposing ``chunks``, ``score``, ``update_tokens``)::
+
+    from golf_score_first_ttt import TTTConfig, score_first_ttt, certify_ledger
+"""
+from .ledger import certify_ledger
+from .ttt import TTTConfig, TTTStats, chunk_lr, score_first_ttt, split_sequences, train_on_tokens, ttt_parameters
+
+__all__ = ["certify_ledger", "TTTConfig", "TTTStats", "chunk_lr", "score_first_ttt", "split_sequences",
+           "train_on_tokens", "ttt_parameters"]

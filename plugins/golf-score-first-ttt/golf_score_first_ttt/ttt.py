@@ -1,0 +1,200 @@
+"""Score-first chunked test-time training (#549 / #1413; pg_core.md §6.1, techniques.md §8).
+
+::
+
+    chunks of C targets (C a multiple of the sequence length); a window belongs to the chunk of its
+    first scored target; params = all but blocks[0:F]; opt = SGD(params, lr, momentum) kept across chunks
+    for chunk c:
+        1) score the chunk's windows with the current weights (no grad)
+        2) unless c is the last chunk: lr_c = lr * (1 + cos(pi * c / (nC - 1))) / 2;
+           tokens = session.update_tokens(chunk)   (only already-scored targets; writes the ledger)
+           cut them into non-overlapping sequences of L tokens (no context before the chunk),
+           split contiguously over ranks; for each epoch, micro-batches of <= batch_seqs:
+           mean CE, backward, all-reduce (token-weighted mean), clip_grad_norm(clip), SGD step
+
+The model is changed in place (it is the eval copy decoded from the artifact).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import torch
+from torch import nn
+
+
+@dataclass
+class TTTConfig:
+    """Settings (defaults: #1413)."""
+
+    chunk_tokens: int = 32768
+    lr: float = 0.005
+    epochs: int = 3
+    momentum: float = 0.9
+    grad_clip: float = 1.0
+    freeze_blocks: int = 0
+    batch_seqs: int = 32
+    seq_len: Optional[int] = None
+    score_batch_seqs: Optional[int] = None
+
+
+@dataclass
+class TTTStats:
+    """What happened: chunks, updates, optimizer steps, per-update ``{chunk, lr, loss, tokens}``."""
+
+    chunks: int = 0
+    updates: int = 0
+    steps: int = 0
+    trained_params: int = 0
+    log: list[dict] = field(default_factory=list)
+
+
+def chunk_lr(index: int, num_chunks: int, lr: float) -> float:
+    """#1413's cosine over chunks: ``lr * (1 + cos(pi * c / (nC - 1))) / 2`` (``lr`` when ``nC == 1``)."""
+    if num_chunks <= 1:
+        return lr
+    return lr * 0.5 * (1.0 + math.cos(math.pi * index / (num_chunks - 1)))
+
+
+def ttt_parameters(model: nn.Module, freeze_blocks: int) -> list[nn.Parameter]:
+    """Every parameter except those of ``model.blocks[0:freeze_blocks]``."""
+    frozen = set()
+    blocks = getattr(model, "blocks", None)
+    if freeze_blocks > 0:
+        if blocks is None:
+            raise ValueError(f"freeze_blocks={freeze_blocks} but {type(model).__name__} has no .blocks")
+        for b in list(blocks)[:freeze_blocks]:
+            frozen.update(id(p) for p in b.parameters())
+    return [p for p in model.parameters() if id(p) not in frozen]
+
+
+def _dist():
+    import torch.distributed as dist
+
+    return dist if dist.is_available() and dist.is_initialized() else None
+
+
+def split_sequences(tokens: torch.Tensor, seq_len: int, rank: int = 0, world_size: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """This rank's contiguous share of the non-overlapping ``seq_len`` sequences of ``tokens``
+    (``n = (len - 1) // seq_len`` sequences; rank ``r`` gets ``[n r / W, n (r+1) / W)``) as ``(x, y)``."""
+    n = (tokens.numel() - 1) // seq_len
+    a, b = n * rank // world_size, n * (rank + 1) // world_size
+    span = tokens[a * seq_len: b * seq_len + 1]
+    if b <= a:
+        empty = tokens.new_zeros((0, seq_len))
+        return empty, empty
+    return span[:-1].reshape(-1, seq_len), span[1:].reshape(-1, seq_len)
+
+
+def train_on_tokens(model: nn.Module, params: list[nn.Parameter], opt: torch.optim.Optimizer, x: torch.Tensor,
+                    y: torch.Tensor, cfg: TTTConfig, device: torch.device, autocast: Callable[[], Any],
+                    world_size: int = 1) -> tuple[int, float]:
+    """``cfg.epochs`` passes over this rank's sequences ``x, y`` (CPU), micro-batches of
+    ``cfg.batch_seqs``; gradients are the token-weighted mean over ranks. Returns ``(steps, last mean loss)``."""
+    d = _dist() if world_size > 1 else None
+    n_local = x.shape[0]
+    n_max = n_local
+    if d is not None:
+        t = torch.tensor([n_local], dtype=torch.int64, device=_reduce_device(device))
+        d.all_reduce(t, op=d.ReduceOp.MAX)
+        n_max = int(t.item())
+    steps_per_epoch = -(-n_max // cfg.batch_seqs)
+    steps, last = 0, float("nan")
+    for _ in range(cfg.epochs):
+        for s in range(steps_per_epoch):
+            xb = x[s * cfg.batch_seqs:(s + 1) * cfg.batch_seqs].to(device)
+            yb = y[s * cfg.batch_seqs:(s + 1) * cfg.batch_seqs].to(device)
+            opt.zero_grad(set_to_none=True)
+            count = float(yb.numel())
+            if yb.numel():
+                with autocast():
+                    loss = model(xb, yb)
+                (loss * count).backward()
+                loss_sum = float(loss.detach()) * count
+            else:
+                loss_sum = 0.0
+            for p in params:
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+            tot = torch.tensor([count, loss_sum], dtype=torch.float64, device=_reduce_device(device))
+            if d is not None:
+                for p in params:
+                    d.all_reduce(p.grad, op=d.ReduceOp.SUM)
+                d.all_reduce(tot, op=d.ReduceOp.SUM)
+            total_count = max(float(tot[0]), 1.0)
+            for p in params:
+                p.grad.div_(total_count)
+            if cfg.grad_clip and cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            opt.step()
+            steps += 1
+            last = float(tot[1]) / total_count
+    opt.zero_grad(set_to_none=True)
+    return steps, last
+
+
+def _reduce_device(device: torch.device) -> torch.device:
+    d = _dist()
+    if d is not None and d.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def score_first_ttt(model: nn.Module, session: Any, cfg: Optional[TTTConfig] = None, *,
+                    autocast: Optional[Callable[[], Any]] = None, device: Optional[torch.device] = None,
+                    score_fn: Optional[Callable[[nn.Module, Any], torch.Tensor]] = None,
+                    log: Optional[Callable[[str], None]] = None) -> TTTStats:
+    """Run score-first TTT over ``session`` (an ``EvalSession``), scoring every target once.
+
+    :param score_fn: ``score_fn(model, batch) -> nll`` (default ``golf_core.eval.window_nll``).
+    :return: ``TTTStats``.
+    """
+    from golf_core.errors import GolfError
+
+    cfg = cfg or TTTConfig()
+    seq_len = int(cfg.seq_len or session.seq_len)
+    if cfg.chunk_tokens % seq_len:
+        raise GolfError(f"score-first-ttt: chunk_tokens {cfg.chunk_tokens} is not a multiple of the sequence length "
+                        f"{seq_len}; an update would read targets its chunk has not scored")
+    if score_fn is None:
+        from golf_core.eval.score import window_nll as score_fn
+    ac = autocast or contextlib.nullcontext
+    device = device or session.device
+    params = ttt_parameters(model, cfg.freeze_blocks)
+    keep = {id(p) for p in params}
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
+    stats = TTTStats(trained_params=sum(p.numel() for p in params))
+    was_training = model.training
+    try:
+        for p, _ in flags:
+            p.requires_grad_(id(p) in keep)
+        for chunk in session.chunks(cfg.chunk_tokens):
+            stats.chunks += 1
+            model.eval()
+            with torch.no_grad(), ac():
+                for batch in chunk.windows(cfg.score_batch_seqs):
+                    session.score(batch, score_fn(model, batch))
+            if chunk.is_last:
+                continue
+            lr = chunk_lr(chunk.index, chunk.num_chunks, cfg.lr)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            tokens = session.update_tokens(chunk)
+            x, y = split_sequences(tokens, seq_len, session.rank, session.world_size)
+            model.train()
+            with torch.enable_grad():
+                steps, loss = train_on_tokens(model, params, opt, x, y, cfg, device, ac, session.world_size)
+            stats.updates += 1
+            stats.steps += steps
+            stats.log.append({"chunk": chunk.index, "lr": lr, "loss": loss, "targets": [chunk.target_lo, chunk.target_hi],
+                              "steps": steps})
+            if log is not None:
+                log(f"score-first-ttt: chunk {chunk.index + 1}/{chunk.num_chunks} lr:{lr:.6f} loss:{loss:.4f} steps:{steps}")
+    finally:
+        for p, f in flags:
+            p.requires_grad_(f)
+        model.train(was_training)
+    return stats
