@@ -137,8 +137,10 @@ def golf_compile_warmup(model: Any, ctx: Any, opts: Any) -> Any:
 def golf_on_train_start(model: Any, ctx: Any, opts: Any) -> None:
     """The training clock is about to start. **Observer**.
 
-    Called after the compile warmup was undone and before step 1 (and after a resume, with
-    the restored state in place).
+    Called after the compile warmup was undone and before step 1. On a resume it is called
+    after the model, optimizers, loader and clock were restored and *before*
+    ``golf_load_state_dict`` hands each plugin its checkpointed state (so a plugin may
+    initialize here and be overwritten there).
 
     :param model: the un-wrapped model.
     :return: nothing.

@@ -82,7 +82,9 @@ def _run_tiny(tmp_path: Path, name: str) -> dict:
 
     out = tmp_path / name
     args = ["run", str(REPO / "recipes" / f"{name}.toml"), "--tiny", "--out", str(out), "--quiet",
-            "--set", "train.iterations=4", "--set", "train.warmup_steps=1", "--set", "eval.max_tokens=4097"]
+            "--set", "train.iterations=4", "--set", "train.warmup_steps=1", "--set", "eval.max_tokens=4097",
+            # pr1229/pr1306 set #1306's 256 calibration batches, which --tiny keeps (30-40 s on CPU)
+            "--set", "options.gptq.calibration_batches=4"]
     # one intra-op thread: on a busy 2-core box OpenMP's default threads make tiny steps ~30x slower
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

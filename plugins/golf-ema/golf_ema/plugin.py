@@ -105,3 +105,4 @@ def golf_load_state_dict(state: Any, ctx: Any, opts: EMAOptions) -> None:
         ema.load_state_dict(state)
     ctx.stash[EMA_STATE] = ema
     ctx.stash[EMA_RESTORED] = True
+    _log(ctx, f"ema: restored from checkpoint updates:{ema.updates}")

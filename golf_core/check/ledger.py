@@ -1,0 +1,96 @@
+"""Score-before-update, certified from the eval session's ledger (techniques.md §11.3).
+
+The ledger is the list of ``{"event": "score"|"update", "state_version", "targets": [lo, hi)}``
+events of one rank, in order. ``update_tokens`` for targets ``[lo, hi)`` hands out tokens
+``lo..hi``, i.e. the targets up to ``hi - 1``. The core session already refuses an update whose
+targets are not all scored; what it cannot see is an adapter scoring an *earlier* target after
+adapting on later ones. The certificate: every update reads only targets scored before it; every score event after an
+update scores only targets ``>= hi`` of that update (the frontier never moves backwards); state
+versions count the updates.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Optional
+
+
+@dataclass
+class LedgerAudit:
+    """The verdict on one or more ranks' ledgers.
+
+    scores / updates: event counts; problems: one line per violation (first few kept);
+    ok: no violation.
+    """
+
+    scores: int = 0
+    updates: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no event breaks score-before-update."""
+        return not self.problems
+
+
+def audit_ledger(events: Iterable[dict[str, Any]], rank: Optional[int] = None, keep: int = 5) -> LedgerAudit:
+    """Check one rank's ledger (see the module docstring)."""
+    out = LedgerAudit()
+    where = f" on rank {rank}" if rank is not None else ""
+    frontier = 0          # every later score must start at or after this target
+    frontier_from: Optional[dict[str, Any]] = None
+    updates_done = 0
+    scored: list[tuple[int, int]] = []   # merged ranges scored so far
+    for ev in events:
+        kind = ev.get("event")
+        lo, hi = (int(x) for x in ev.get("targets", (0, 0)))
+        version = ev.get("state_version")
+        if kind == "update":
+            out.updates += 1
+            if version is not None and int(version) != updates_done:
+                _add(out, keep, f"update of targets [{lo}, {hi}) at state version {version} after {updates_done} "
+                                f"update(s){where}: versions do not count the updates")
+            if not any(a <= lo and hi <= b for a, b in scored):
+                _add(out, keep, f"update of targets [{lo}, {hi}){where} reads targets not all scored before it")
+            updates_done += 1
+            if hi > frontier:
+                frontier, frontier_from = hi, ev
+        elif kind == "score":
+            out.scores += 1
+            if version is not None and int(version) != updates_done:
+                _add(out, keep, f"score of targets [{lo}, {hi}) at state version {version} after {updates_done} "
+                                f"update(s){where}: versions do not count the updates")
+            if lo < frontier:
+                u = frontier_from["targets"] if frontier_from else [0, frontier]
+                _add(out, keep, f"target {lo} scored after an update that read targets [{u[0]}, {u[1]}){where}: "
+                                f"the state had seen tokens after it")
+            scored = _merge(scored, lo, hi)
+    return out
+
+
+def audit_ledgers(ledgers: dict[int, list[dict[str, Any]]], keep: int = 5) -> LedgerAudit:
+    """Check every rank's ledger; counts and problems summed."""
+    total = LedgerAudit()
+    for rank, events in sorted(ledgers.items()):
+        a = audit_ledger(events, rank if len(ledgers) > 1 else None, keep)
+        total.scores += a.scores
+        total.updates += a.updates
+        for p in a.problems:
+            _add(total, keep, p)
+    return total
+
+
+def _merge(ranges: list[tuple[int, int]], lo: int, hi: int) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(ranges + [(lo, hi)]):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _add(audit: LedgerAudit, keep: int, line: str) -> None:
+    if len(audit.problems) < keep:
+        audit.problems.append(line)
+    elif len(audit.problems) == keep:
+        audit.problems.append("...")

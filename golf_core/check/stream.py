@@ -1,0 +1,89 @@
+"""StreamContext: a RunContext whose validation stream is a given tensor (the flip test's).
+
+The flip test must reach every consumer of validation tokens: the eval session, and any plugin
+that reads them earlier through ``ctx.read_validation`` (pre-quant TTT on val, GPTQ calibrated
+on val). Both go through ``RunContext._load_validation``, which this subclass overrides. It also
+records every load that did not come through ``read_validation`` (a plugin calling the private
+loader would otherwise read validation data unrecorded) and which plugin each read came from.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field, fields
+from typing import Any, Iterator, Optional
+
+import torch
+
+from ..context import RunContext
+from ..rundir import RunLog
+from ..stash import Stash
+
+
+@dataclass
+class StreamContext(RunContext):
+    """A RunContext whose validation stream is ``stream`` (None: the recipe's own stream).
+
+    ``current_plugin`` names the plugin whose hook is running (set by the check's driver), so
+    that every entry of ``validation_reads`` gets a ``"plugin"`` key; ``unrecorded_loads`` lists
+    loads of the stream that bypassed ``read_validation`` (phase, plugin).
+    """
+
+    stream: Optional[torch.Tensor] = None
+    current_plugin: Optional[str] = None
+    unrecorded_loads: list[dict[str, Any]] = field(default_factory=list)
+    _reading: bool = False
+
+    @classmethod
+    def derive(cls, ctx: RunContext, stream: Optional[torch.Tensor], *, stash: Optional[Stash] = None,
+               log: Optional[RunLog] = None) -> "StreamContext":
+        """A context sharing ``ctx``'s recipe, plugins, device, ranks and data, with its own stream,
+        stash (default: empty), log (default: silent) and an empty validation-read ledger."""
+        kw = {f.name: getattr(ctx, f.name) for f in fields(RunContext) if f.init}
+        kw.update(stash=stash if stash is not None else Stash(), validation_reads=[], phase="setup",
+                  log=log if log is not None else RunLog(None, is_main=ctx.is_main, echo=False))
+        return cls(**kw, stream=None if stream is None else stream.reshape(-1).to("cpu", torch.int64))
+
+    def eval_stream(self) -> torch.Tensor:
+        """The stream the eval session scores (not recorded as a read)."""
+        if self.stream is not None:
+            return self.stream.clone()
+        return super()._load_validation()
+
+    def read_validation(self, reason: str) -> torch.Tensor:
+        """As ``RunContext.read_validation`` (recorded), returning this context's stream; the
+        record also names the plugin whose hook made the read."""
+        self._reading = True
+        try:
+            tokens = super().read_validation(reason)
+        finally:
+            self._reading = False
+        self.validation_reads[-1]["plugin"] = self.current_plugin or "?"
+        return tokens
+
+    def _load_validation(self) -> torch.Tensor:
+        if not self._reading:
+            self.unrecorded_loads.append({"phase": self.phase, "plugin": self.current_plugin or "?"})
+        return self.eval_stream()
+
+    @contextlib.contextmanager
+    def in_plugin(self, name: Optional[str]) -> Iterator[None]:
+        """Attribute validation reads made inside the block to plugin ``name``."""
+        prev, self.current_plugin = self.current_plugin, name
+        try:
+            yield
+        finally:
+            self.current_plugin = prev
+
+
+def copy_stash(stash: Stash) -> Stash:
+    """A copy of a stash whose values are deep copies (a value that cannot be deep-copied, a
+    loader holding a file handle say, is shared)."""
+    import copy
+
+    out = Stash()
+    for key, value in list(stash._data.items()):  # noqa: SLF001 - Stash has no public iteration
+        try:
+            out[key] = copy.deepcopy(value)
+        except Exception:  # noqa: BLE001 - best effort: share what cannot be copied
+            out[key] = value
+    return out
