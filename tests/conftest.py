@@ -13,6 +13,15 @@ _DATA_DIR = Path(tempfile.mkdtemp(prefix="golf-test-data-"))
 os.environ.setdefault("GOLF_DATA_DIR", str(_DATA_DIR))
 os.environ.pop("GOLF_TRACE_PLUGINS", None)
 
+# Under pytest-xdist (`-n 2` on CI's 2 cores) each worker computes on one thread: tiny models
+# are dominated by per-op overhead, and two workers x two threads each would oversubscribe
+# the cores. Subprocesses started by tests inherit the setting.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -1,0 +1,76 @@
+"""A run's code bytes: the size of the ``train_gpt.py`` that ``golf export`` writes for it.
+
+``ship_run(ctx)`` builds that script from the modules the run used (``bundle.modules_used``),
+the resolved recipe and the active plugins; ``result.json`` records ``code_bytes`` and a
+``code`` record (modules, plugins, sha256) from which ``golf export`` rebuilds the very same
+script later. Inside an exported script the code is that script itself: its own size.
+"""
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from .bundle import PluginRef, collect_sources, modules_used, plugin_refs, tree_for
+from .script import build_script, is_compressed
+
+#: Version of the ``code`` record in ``result.json``.
+CODE_RECORD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ShippedCode:
+    """The script that carries a run's code, and what it holds."""
+
+    script: str
+    modules: list[str]
+    plugins: list[PluginRef]
+    compressed: bool
+
+    @property
+    def code_bytes(self) -> int:
+        """UTF-8 size of the script: the run's code bytes."""
+        return len(self.script.encode("utf-8"))
+
+    @property
+    def sha256(self) -> str:
+        """Hash of the script text."""
+        return hashlib.sha256(self.script.encode("utf-8")).hexdigest()
+
+    @property
+    def exportable(self) -> bool:
+        """True when every plugin can be registered by module name (no in-process objects)."""
+        return all(p.exportable for p in self.plugins)
+
+    def record(self) -> dict[str, Any]:
+        """What ``result.json["code"]`` holds (``golf export`` rebuilds the script from it)."""
+        return {
+            "version": CODE_RECORD_VERSION,
+            "code_bytes": self.code_bytes,
+            "sha256": self.sha256,
+            "compressed": self.compressed,
+            "exportable": self.exportable,
+            "modules": list(self.modules),
+            "plugins": [[p.name, p.module, p.version, p.source_module] for p in self.plugins],
+        }
+
+
+def bundle_finder() -> Optional[Any]:
+    """The finder of the exported script this process runs in, or ``None``."""
+    return next((f for f in sys.meta_path if getattr(f, "golf_bundle", False)), None)
+
+
+def ship_run(ctx: Any, compress: bool = True) -> ShippedCode:
+    """The script for the run in progress (call it once the run has imported what it uses:
+    after the final evaluation). Inside an exported script: that script, as it is on disk."""
+    plugins = plugin_refs(ctx.plugins)
+    finder = bundle_finder()
+    if finder is not None:
+        script = Path(finder.script).read_text("utf-8")
+        return ShippedCode(script, sorted(finder.index), plugins, is_compressed(script))
+    tree = tree_for(plugins, sys.modules)
+    names = modules_used(plugins, sys.modules, tree)
+    script = build_script(collect_sources(names, tree), ctx.recipe.to_toml(), plugins, compress)
+    return ShippedCode(script, names, plugins, compress)
