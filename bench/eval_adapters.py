@@ -64,7 +64,7 @@ def requantize(model: torch.nn.Module) -> None:
 
 def adapters(ctx, run_dir: Path):
     """(name, family, legality, fn(model, session)) for every configuration measured."""
-    from golf_causal_slot import AdamWDeltaConfig, CausalSlotConfig, causal_slot_evaluate
+    from golf_causal_slot import AdamWDeltaConfig, CausalSlotConfig, LBFGSConfig, causal_slot_evaluate
     from golf_prequant_ttt import PrequantConfig, prequant_adapt, rank_sequences, training_slice
     from golf_score_first_ttt import TTTConfig, score_first_ttt
     from golf_slot import SlotConfig, slot_evaluate
@@ -95,6 +95,8 @@ def adapters(ctx, run_dir: Path):
          lambda m, s: causal_slot_evaluate(m, s, CausalSlotConfig(shared=True))),
         ("causal-slot lbfgs per-window", "causal-slot", "score-first",
          lambda m, s: causal_slot_evaluate(m, s, CausalSlotConfig(optimizer="lbfgs"))),
+        ("causal-slot lbfgs per-window l2=0.01", "causal-slot", "score-first",
+         lambda m, s: causal_slot_evaluate(m, s, CausalSlotConfig(optimizer="lbfgs", lbfgs=LBFGSConfig(l2=0.01)))),
         ("causal-slot lbfgs shared (#1350)", "causal-slot", "not-causal",
          lambda m, s: causal_slot_evaluate(m, s, CausalSlotConfig(optimizer="lbfgs", shared=True))),
         ("score-first-ttt (#1413)", "score-first-ttt", "score-first",

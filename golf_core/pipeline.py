@@ -7,13 +7,11 @@ weights decoded from ``artifact.bin`` into a freshly built model.
 from __future__ import annotations
 
 import platform
-import random
 import subprocess
 import time
 from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -22,16 +20,10 @@ from .context import RunContext, resolve_device
 from .errors import ArtifactError, GolfError
 from .plugins import ActivePlugins, PluginRegistry, activate, registry
 from .recipe import Recipe, validate_recipe_data
+from .train.rng import seed_everything
 
 #: Legality tracks from least to most severe; a run takes the most severe of its plugins.
 TRACK_ORDER = ("fixed-predictor", "score-first", "not-causal", "trains-on-val")
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (all devices)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def build_model(recipe: Recipe, plugins: ActivePlugins, ctx: RunContext) -> nn.Module:

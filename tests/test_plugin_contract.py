@@ -51,12 +51,12 @@ def test_plugin_declares_metadata_and_options(name):
 @pytest.mark.parametrize("name", BUNDLED)
 def test_plugin_runs_inside_a_tiny_recipe(name, tmp_path):
     from golf_core.pipeline import run_recipe
-    from golf_core.recipe import load_recipe_text
     from golf_core.tiny import apply_tiny
     from golf_core.recipe import apply_override, validate_recipe_data
 
     data = apply_tiny({"plugins": [name], "eval": {"stride": 64}})
-    for o in ("train.iterations=3", "train.warmup_steps=1", "eval.max_tokens=2049", "train.log_every=0"):
+    for o in ("train.iterations=3", "train.warmup_steps=1", "train.train_batch_tokens=1024",
+              "eval.max_tokens=1025", "train.log_every=0"):
         apply_override(data, o)
     recipe = validate_recipe_data(data, f"contract-{name}.toml")
     recipe.tiny = True

@@ -169,7 +169,9 @@ def tree_for(plugins: Iterable[PluginRef], loaded: Mapping[str, Any]) -> SourceT
     plugins' packages (or, for in-process plugin objects, their module's file)."""
     tree = SourceTree.for_packages([CORE, *installed_plugin_packages()])
     for p in plugins:
-        if tree.has(p.source_module) or tree.add_package(_top(p.source_module)) and tree.has(p.source_module):
+        if tree.has(p.source_module):
+            continue
+        if tree.add_package(_top(p.source_module)) and tree.has(p.source_module):
             continue
         mod = loaded.get(p.source_module)
         file = getattr(mod, "__file__", None)
@@ -183,18 +185,29 @@ def _parents(name: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
+def missing_roots(plugins: Iterable[PluginRef], tree: SourceTree) -> list[str]:
+    """Entry modules (script roots, plugin modules) whose source the tree does not hold."""
+    return [r for r in [*SCRIPT_ROOTS, *(p.source_module for p in plugins)] if not tree.has(r)]
+
+
 def modules_used(plugins: Iterable[PluginRef], loaded: Optional[Mapping[str, Any]] = None,
-                 tree: Optional[SourceTree] = None) -> list[str]:
+                 tree: Optional[SourceTree] = None, strict: bool = True) -> list[str]:
     """Sorted names of the modules a run used (see the module docstring for the rule).
 
     :param plugins: the active plugins (``plugin_refs(ctx.plugins)``).
     :param loaded: the modules imported so far (default ``sys.modules``), which decides the
         lazy imports of ``golf_core`` code.
+    :param strict: raise ExportError when an entry module has no source file; otherwise it
+        is left out (``missing_roots`` names it).
     """
     plugins = list(plugins)
     loaded = sys.modules if loaded is None else loaded
     tree = tree or tree_for(plugins, loaded)
     roots = [*SCRIPT_ROOTS, *(p.source_module for p in plugins)]
+    missing = missing_roots(plugins, tree)
+    if missing and strict:
+        raise ExportError(f"module {missing[0]!r} has no source file to ship (an in-process plugin?)")
+    roots = [r for r in roots if r not in missing]
     seen: set[str] = set()
     queue: list[str] = []
 
@@ -205,8 +218,6 @@ def modules_used(plugins: Iterable[PluginRef], loaded: Optional[Mapping[str, Any
                 queue.append(n)
 
     for r in roots:
-        if not tree.has(r):
-            raise ExportError(f"module {r!r} has no source to ship (is it installed from files?)")
         reach(r)
     while queue:
         name = queue.pop()

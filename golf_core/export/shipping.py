@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from .bundle import PluginRef, collect_sources, modules_used, plugin_refs, tree_for
+from .bundle import PluginRef, collect_sources, missing_roots, modules_used, plugin_refs, tree_for
 from .script import build_script, is_compressed
 
 #: Version of the ``code`` record in ``result.json``.
@@ -22,12 +22,14 @@ CODE_RECORD_VERSION = 1
 
 @dataclass(frozen=True)
 class ShippedCode:
-    """The script that carries a run's code, and what it holds."""
+    """The script that carries a run's code, and what it holds (``modules``: name -> short
+    sha256 of its source, so that ``golf export`` can name a module changed since the run)."""
 
     script: str
-    modules: list[str]
+    modules: dict[str, str]
     plugins: list[PluginRef]
     compressed: bool
+    missing: tuple[str, ...] = ()
 
     @property
     def code_bytes(self) -> int:
@@ -42,7 +44,7 @@ class ShippedCode:
     @property
     def exportable(self) -> bool:
         """True when every plugin can be registered by module name (no in-process objects)."""
-        return all(p.exportable for p in self.plugins)
+        return not self.missing and all(p.exportable for p in self.plugins)
 
     def record(self) -> dict[str, Any]:
         """What ``result.json["code"]`` holds (``golf export`` rebuilds the script from it)."""
@@ -52,9 +54,15 @@ class ShippedCode:
             "sha256": self.sha256,
             "compressed": self.compressed,
             "exportable": self.exportable,
-            "modules": list(self.modules),
+            "missing": list(self.missing),
+            "modules": dict(sorted(self.modules.items())),
             "plugins": [[p.name, p.module, p.version, p.source_module] for p in self.plugins],
         }
+
+
+def source_hash(source: str) -> str:
+    """Short sha256 of a module's source (12 hex digits)."""
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:12]
 
 
 def bundle_finder() -> Optional[Any]:
@@ -69,8 +77,10 @@ def ship_run(ctx: Any, compress: bool = True) -> ShippedCode:
     finder = bundle_finder()
     if finder is not None:
         script = Path(finder.script).read_text("utf-8")
-        return ShippedCode(script, sorted(finder.index), plugins, is_compressed(script))
+        modules = {name: source_hash(finder.sources[path]) for name, (path, _) in finder.index.items()}
+        return ShippedCode(script, modules, plugins, is_compressed(script))
     tree = tree_for(plugins, sys.modules)
-    names = modules_used(plugins, sys.modules, tree)
-    script = build_script(collect_sources(names, tree), ctx.recipe.to_toml(), plugins, compress)
-    return ShippedCode(script, names, plugins, compress)
+    missing = missing_roots(plugins, tree)
+    mods = collect_sources(modules_used(plugins, sys.modules, tree, strict=False), tree)
+    script = build_script(mods, ctx.recipe.to_toml(), plugins, compress)
+    return ShippedCode(script, {m.name: source_hash(m.source) for m in mods}, plugins, compress, tuple(missing))

@@ -3,7 +3,9 @@
 ``z = compute_logits(H)`` (post-softcap, no grad); a logit delta ``delta [V]`` minimises the mean
 CE of ``z + delta`` over the window's context positions, with ``torch.optim.LBFGS(lr=1,
 max_iter=25, history_size=20, line_search_fn="strong_wolfe", tolerance_change=1e-9,
-tolerance_grad=1e-7)``, then ``delta.clamp_(-5, 5)`` and the scored positions get ``z + delta``.
+tolerance_grad=1e-7)``, then ``delta.clamp_(-5, 5)`` and the scored positions get ``z + delta``. An optional L2 penalty
+``l2/2 |delta|^2`` (not in #1350) regularises the V free logits that a single window's few
+context positions cannot pin down.
 
 One L-BFGS over all windows' deltas would couple them through its shared line search and
 curvature history (techniques.md §6.4), so each window runs its own. Warm start: a window starts
@@ -31,10 +33,12 @@ class LBFGSConfig:
     tolerance_change: float = 1e-9
     tolerance_grad: float = 1e-7
     clamp: Optional[float] = 5.0
+    l2: float = 0.0
 
 
 def fit_logit_delta(z: Tensor, y: Tensor, init: Tensor, cfg: LBFGSConfig) -> Tensor:
-    """One logit delta ``[V]`` minimising ``mean CE(z + delta, y)`` from ``init`` (detached result).
+    """One logit delta ``[V]`` minimising ``mean CE(z + delta, y) + l2/2 |delta|^2`` from ``init``
+    (detached result; ``cfg.l2 = 0`` is #1350's objective).
 
     :param z: ``[n, V]`` fixed logits of the loss positions; ``y``: ``[n]`` targets.
     Returns ``init`` (copied) when ``n == 0``.
@@ -51,6 +55,8 @@ def fit_logit_delta(z: Tensor, y: Tensor, init: Tensor, cfg: LBFGSConfig) -> Ten
     def closure():
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(z + delta, y, reduction="mean")
+        if cfg.l2:
+            loss = loss + 0.5 * cfg.l2 * (delta * delta).sum()
         loss.backward()
         return loss
 

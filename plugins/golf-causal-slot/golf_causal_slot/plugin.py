@@ -33,6 +33,7 @@ class CausalSlotOptions(Options):
     lbfgs_lr: float = Field(1.0, gt=0, description="lbfgs: step length before the strong-Wolfe line search (#1350: 1)")
     lbfgs_tolerance_change: float = Field(1e-9, ge=0, description="lbfgs: tolerance_change (#1350: 1e-9)")
     lbfgs_tolerance_grad: float = Field(1e-7, ge=0, description="lbfgs: tolerance_grad (#1350: 1e-7)")
+    lbfgs_l2: float = Field(0.0, ge=0, description="lbfgs: L2 penalty l2/2*|delta|^2 on each window's logit delta (not in #1350; 0.01 turns the per-window fit from overfitting into a gain on the demo model)")
     clamp: Optional[float] = Field(5.0, gt=0, description="lbfgs: clamp the logit delta to [-clamp, clamp] (#1350: 5); unset: no clamp")
     warm_start: bool = Field(True, description="lbfgs: start each window (or batch, when shared) from the previous one's delta (#1350 warm-starts)")
     batch_seqs: Optional[int] = Field(None, ge=1, description="windows per batch; unset: the session's ([eval] batch_tokens // seq_len; #1306: 32)")
@@ -63,7 +64,7 @@ def config_of(opts: CausalSlotOptions) -> CausalSlotConfig:
                                weight_decay=opts.weight_decay),
         lbfgs=LBFGSConfig(max_iter=opts.lbfgs_max_iter, history_size=opts.lbfgs_history, lr=opts.lbfgs_lr,
                           tolerance_change=opts.lbfgs_tolerance_change, tolerance_grad=opts.lbfgs_tolerance_grad,
-                          clamp=opts.clamp))
+                          clamp=opts.clamp, l2=opts.lbfgs_l2))
 
 
 @hookimpl

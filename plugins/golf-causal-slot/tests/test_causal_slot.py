@@ -103,6 +103,9 @@ def test_lbfgs_reaches_the_optimality_condition():
 
     d = fit_logit_delta(z, y, torch.zeros(7, dtype=torch.float64), LBFGSConfig(clamp=None))
     assert gap(d) < 1e-4 * gap(torch.zeros(7, dtype=torch.float64))
+    # with an L2 penalty the optimum is mean softmax(z + d) - freq + l2 d = 0 (strictly convex: unique)
+    d2 = fit_logit_delta(z, y, torch.zeros(7, dtype=torch.float64), LBFGSConfig(clamp=None, l2=0.3))
+    assert (torch.softmax(z + d2, -1).mean(0) - freq + 0.3 * d2).abs().max() < 1e-6
     clamped = fit_logit_delta(z * 40, y, torch.zeros(7, dtype=torch.float64), LBFGSConfig(clamp=0.5))
     assert clamped.abs().max() <= 0.5
 

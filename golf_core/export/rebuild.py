@@ -1,0 +1,117 @@
+"""Rebuild, after the fact, the exact script whose size a run counted as its code bytes.
+
+A run records in ``result.json["code"]`` the modules it used (with a hash of each source),
+its plugins and the script's sha256. From the installed sources and ``resolved.toml`` the
+same script comes out again; when a source changed since the run, the export refuses (naming
+the module) unless told to ship the current code. Runs made before the record existed get
+every module the run could have imported (a superset; their code bytes will differ).
+"""
+from __future__ import annotations
+
+import hashlib
+import types
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from . import ExportError
+from .bundle import PluginRef, SourceTree, collect_sources, modules_used, tree_for
+from .runs import RunRecord
+from .script import build_script
+from .shipping import source_hash
+
+
+@dataclass
+class RebuiltScript:
+    """The script of a run, and how it compares with what the run counted."""
+
+    script: str
+    modules: list[str]
+    plugins: list[PluginRef]
+    compressed: bool
+    recorded_bytes: Optional[int]
+    exact: bool
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def code_bytes(self) -> int:
+        """UTF-8 size of the script."""
+        return len(self.script.encode("utf-8"))
+
+
+def _plugins_from_registry(run: RunRecord) -> list[PluginRef]:
+    from ..plugins import registry
+
+    reg = registry()
+    refs = []
+    recorded = {p.get("name"): p.get("version", "") for p in run.manifest.get("plugins", [])}
+    for name in run.result.get("plugins", []):
+        entry = reg.get(name)
+        mod = entry.module
+        if not isinstance(mod, types.ModuleType):
+            raise ExportError(f"plugin {name!r} is not an importable module; it cannot be exported")
+        refs.append(PluginRef(name, mod.__name__, recorded.get(name) or entry.version or "0", mod.__name__))
+    return refs
+
+
+def rebuild_script(run: RunRecord, compress: bool = True, allow_changed_code: bool = False) -> RebuiltScript:
+    """The script for ``run``; ExportError when its code changed (unless ``allow_changed_code``)
+    or a module or plugin it used is not installed."""
+    code = run.code
+    warnings: list[str] = []
+    changed: list[str] = []
+    if code is not None:
+        plugins = [PluginRef(*p) for p in code.get("plugins", [])]
+        for p in plugins:
+            if not p.exportable:
+                raise ExportError(f"{run.run_dir}: plugin {p.name!r} was an in-process object ({p.source_module}); "
+                                  f"it cannot be exported")
+        if code.get("missing"):
+            raise ExportError(f"{run.run_dir}: module {code['missing'][0]!r} had no source file; it cannot be exported")
+        recorded: dict[str, str] = code.get("modules", {})
+        if isinstance(recorded, list):
+            recorded = {m: "" for m in recorded}
+        tree = tree_for(plugins, {})
+        absent = [m for m in recorded if not tree.has(m)]
+        if absent:
+            raise ExportError(f"{run.run_dir}: module {absent[0]!r} used by the run is not installed here")
+        changed = [m for m, h in recorded.items() if h and source_hash(tree.source(m)) != h]
+        if changed:
+            msg = f"{run.run_dir}: {changed[0]} changed since the run" + (
+                f" (and {len(changed) - 1} more module(s))" if len(changed) > 1 else "")
+            if not allow_changed_code:
+                raise ExportError(msg + "; rerun it, or pass --allow-changed-code to ship the current code")
+            warnings.append(msg + "; shipping the current code")
+        names = sorted(recorded)
+    else:
+        plugins = _plugins_from_registry(run)
+        tree = tree_for(plugins, {})
+        names = _all_reachable(plugins, tree)
+        warnings.append(f"{run.run_dir}: result.json has no code record (a run older than golf export): the script "
+                        f"carries every module the run could have imported, so its size is not the run's code_bytes")
+    recipe_sha = hashlib.sha256(run.recipe_toml.encode()).hexdigest()
+    if run.result.get("recipe_sha256") and run.result["recipe_sha256"] != recipe_sha:
+        warnings.append(f"{run.run_dir}: resolved.toml does not hash to result.json's recipe_sha256")
+    script = build_script(collect_sources(names, tree), run.recipe_toml, plugins, compress)
+    exact = code is not None and compress == code.get("compressed") and script_sha256(script) == code.get("sha256")
+    if code is not None and compress == code.get("compressed") and not exact and not changed:
+        msg = f"{run.run_dir}: the script differs from the one the run counted (resolved.toml or a plugin version edited?)"
+        if not allow_changed_code:
+            raise ExportError(msg + "; pass --allow-changed-code to ship it anyway")
+        warnings.append(msg)
+    recorded_bytes = run.result.get("code_bytes") if code is not None else None
+    return RebuiltScript(script, names, plugins, compress, recorded_bytes, exact, warnings)
+
+
+def _all_reachable(plugins: list[PluginRef], tree: SourceTree) -> list[str]:
+    """Every module a run with these plugins could import (all lazy imports followed)."""
+
+    class _Everything(dict):
+        def __contains__(self, key: Any) -> bool:  # every module counts as imported
+            return True
+
+    return modules_used(plugins, _Everything(), tree)
+
+
+def script_sha256(script: str) -> str:
+    """sha256 of a script's text."""
+    return hashlib.sha256(script.encode("utf-8")).hexdigest()
