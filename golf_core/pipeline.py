@@ -145,8 +145,10 @@ def evaluate(model: nn.Module, ctx: RunContext, *, stride: Optional[int], adapt:
 
 def _default_quantize(model: nn.Module, ctx: RunContext):
     from .quant.int8 import quantize_state_dict_int8
+    from .train.optim import control_patterns
 
-    return quantize_state_dict_int8(model.state_dict())
+    # the same control-tensor list the optimizer routes by (baseline's + the model's extras)
+    return quantize_state_dict_int8(model.state_dict(), control_patterns=control_patterns(model))
 
 
 def _default_dequantize(quantized, ctx: RunContext):
@@ -155,11 +157,16 @@ def _default_dequantize(quantized, ctx: RunContext):
     return dequantize(quantized)
 
 
-def _default_compress(data: bytes, ctx: RunContext):
+def default_compress(data: bytes, ctx: RunContext):
+    """The core's ``golf_compress``: ``[artifact] byte_shuffle`` (BSHF stride 2), then
+    ``[artifact] compressor``; returns ``(codec, blob)``."""
     from .quant.compress import compress_bytes
 
     art = ctx.recipe.artifact
     return compress_bytes(data, art.compressor, 2 if art.byte_shuffle else 0)
+
+
+_default_compress = default_compress
 
 
 def _default_decompress(codec: str, data: bytes, ctx: RunContext):
@@ -184,21 +191,28 @@ def rebuild_info(ctx: RunContext) -> list[dict[str, Any]]:
     ]
 
 
+def artifact_for(ctx: RunContext, codec: str, payload: bytes):
+    """The ``Artifact`` container a run writes around a compressed payload (header: model
+    config, the plugins needed to rebuild and score it, golf version, the resolved recipe)."""
+    from .quant.artifact import Artifact
+
+    return Artifact(codec=codec, payload=payload,
+                    model={**ctx.recipe.model.model_dump(mode="json"), "vocab_size": ctx.recipe.data.vocab_size},
+                    plugins=rebuild_info(ctx),
+                    extra={"golf_core": __version__, "recipe_sha256": ctx.recipe.sha256(), "recipe": ctx.recipe.to_dict()})
+
+
 def write_artifact(model: nn.Module, ctx: RunContext, path: Path) -> dict[str, Any]:
     """Quantize, serialize and compress ``model`` into ``path``; return byte figures."""
-    from .quant.artifact import Artifact, pack_artifact
+    from .quant.artifact import pack_artifact
     from .quant.serialize import serialize_quantized
 
     with ctx.in_phase("quantize"):
         qm = ctx.plugins.exclusive("golf_quantize", default=_default_quantize, model=model, ctx=ctx)
     raw = serialize_quantized(qm)
     with ctx.in_phase("compress"):
-        codec, blob = ctx.plugins.exclusive("golf_compress", default=_default_compress, data=raw, ctx=ctx)
-    art = Artifact(codec=codec, payload=blob, model={**ctx.recipe.model.model_dump(mode="json"),
-                                                     "vocab_size": ctx.recipe.data.vocab_size},
-                   plugins=rebuild_info(ctx),
-                   extra={"golf_core": __version__, "recipe_sha256": ctx.recipe.sha256(), "recipe": ctx.recipe.to_dict()})
-    data = pack_artifact(art)
+        codec, blob = ctx.plugins.exclusive("golf_compress", default=default_compress, data=raw, ctx=ctx)
+    data = pack_artifact(artifact_for(ctx, codec, blob))
     if ctx.is_main:
         rundir.write_bytes_atomic(path, data)
     return {"model_bytes": len(data), "serialized_bytes": len(raw), "quantized": qm}

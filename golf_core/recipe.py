@@ -111,6 +111,9 @@ def _read_with_extends(path: Path, chain: list[Path]) -> dict[str, Any]:
     if not isinstance(parent, str):
         raise RecipeError(f"{path.name}: extends must be a string, got {type(parent).__name__}")
     base = _read_with_extends(find_recipe(parent, path.parent), chain + [path])
+    # [meta] describes a recipe, not its parent: a child never inherits the parent's source,
+    # reported score or legality verdict.
+    base.pop("meta", None)
     return deep_merge(base, data)
 
 
@@ -217,7 +220,9 @@ def load_recipe_text(text: str, name: str = "<recipe>", overrides: Iterable[str]
         raise RecipeError(f"{name}: invalid TOML: {e}") from None
     parent = data.pop("extends", None)
     if parent is not None:
-        data = deep_merge(_read_with_extends(find_recipe(parent), []), data)
+        base = _read_with_extends(find_recipe(parent), [])
+        base.pop("meta", None)
+        data = deep_merge(base, data)
     for o in overrides:
         apply_override(data, o)
     return validate_recipe_data(data, name)

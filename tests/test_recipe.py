@@ -42,6 +42,13 @@ def test_extends_chain_and_override(tmp_path):
     assert r.options["a"] == {"x": 1, "y": 2, "z": [1, 2]}
 
 
+def test_meta_is_not_inherited(tmp_path):
+    write(tmp_path, "base.toml", '[meta]\nsource = "PR #1"\nreported_val_bpb = 1.1\n[train]\nseed = 3\n')
+    r = load_recipe(write(tmp_path, "child.toml", 'extends = "base.toml"\n[meta]\nnotes = "mine"\n'))
+    assert r.meta.reported_val_bpb is None and r.meta.source == "" and r.meta.notes == "mine"
+    assert r.train.seed == 3
+
+
 def test_set_values_are_toml_typed():
     d: dict = {}
     apply_override(d, "train.seed=42")

@@ -105,5 +105,9 @@ def test_tiny_runs_the_whole_stack(tmp_path):
 @needs_stack
 @pytest.mark.parametrize("drop", STACK)
 def test_tiny_runs_without_any_one_plugin(tmp_path, drop):
-    result = _run_tiny(tmp_path, [p for p in STACK if p != drop], "train.train_batch_tokens=1024")
+    # shorter than the whole-stack run: 3 steps (looping switches on at step 2), no warmup pass
+    # beyond one, a 1k-token validation slice, 2 calibration batches
+    result = _run_tiny(tmp_path, [p for p in STACK if p != drop], "train.train_batch_tokens=1024",
+                       "train.iterations=3", "train.warmup_steps=1", "eval.max_tokens=1025",
+                       "options.gptq.calibration_batches=2")
     assert drop not in result["plugins"] and result["val_bpb"] > 0

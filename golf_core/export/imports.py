@@ -36,7 +36,7 @@ def _resolve_relative(module: str, is_package: bool, target: str | None, level: 
         return target
     package = module if is_package else module.rpartition(".")[0]
     parts = package.split(".") if package else []
-    if level - 1 > len(parts):
+    if level > len(parts):  # beyond the top-level package: Python refuses it too
         return None
     base = parts[: len(parts) - (level - 1)]
     if target:

@@ -22,6 +22,15 @@ from ..plugins import PluginRegistry, set_registry
 from ..recipe import Recipe, apply_override, validate_recipe_data
 
 
+def embedded(name: str) -> bool:
+    """True when module ``name`` can be imported: embedded in this script (inside one), or
+    importable at all (outside)."""
+    finder = next((f for f in sys.meta_path if getattr(f, "golf_bundle", False)), None)
+    if finder is not None:
+        return name in finder.index
+    return importlib.util.find_spec(name) is not None
+
+
 def register_plugins(plugins: Sequence[Sequence[str]]) -> PluginRegistry:
     """A registry holding exactly the embedded plugins ``(name, module, version)``, installed
     as the process-wide one."""
@@ -72,8 +81,7 @@ def main(recipe_toml: str, plugins: Sequence[Sequence[str]], argv: Optional[Sequ
         recipe = embedded_recipe(recipe_toml, overrides, args.data, prog)
         reg = register_plugins(plugins)
         out = Path(args.out or f"run_seed{recipe.train.seed}")
-        # the progress display ships only when the exported run used it
-        progress = importlib.util.find_spec("golf_core.progress") is not None
+        progress = embedded("golf_core.progress")  # shipped only when the exported run used it
         result = run_recipe(recipe, out, reg=reg, echo=not args.quiet, progress=progress)
     except GolfError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)

@@ -3,8 +3,8 @@
 It holds the run's resolved recipe (``RECIPE``), its plugins (``PLUGINS``: name, module,
 version), the source of every module the run used (``SOURCES``: script path -> source, in
 path order) and a ``sys.meta_path`` finder that imports them. The finder goes first on
-``sys.meta_path``, so an installed golf is never used; embedded packages get an empty
-``__path__``, so a module of theirs that is not embedded is not found anywhere else either.
+``sys.meta_path``, so an installed golf is never used, and it refuses a module of an embedded
+package that is not embedded (an editable install's finder would otherwise supply it).
 ``python train_gpt.py`` then calls
 ``golf_core.export.runtime.main``. The text depends only on its inputs (no time, no paths),
 so the same run always gives the same script. By default it is wrapped, like the records, in
@@ -35,10 +35,13 @@ class GolfBundle(_abc.MetaPathFinder, _abc.InspectLoader):
             parts = path[:-3].split("/")
             package = parts[-1] == "__init__"
             self.index[".".join(parts[:-1] if package else parts)] = (path, package)
+        self.tops = {name.partition(".")[0] for name in self.index}
 
     def find_spec(self, fullname, path=None, target=None):
         hit = self.index.get(fullname)
-        if hit is None:  # embedded packages have an empty __path__: their other modules are not found
+        if hit is None:
+            if fullname.partition(".")[0] in self.tops:  # never fall through to an installed copy
+                raise ModuleNotFoundError(f"No module named {fullname!r} in {self.script}", name=fullname)
             return None
         spec = _util.spec_from_loader(fullname, self, origin=_os.path.join(self.script, hit[0]), is_package=hit[1])
         spec.has_location = True
@@ -55,7 +58,14 @@ class GolfBundle(_abc.MetaPathFinder, _abc.InspectLoader):
         return compile(self.get_source(fullname), origin, "exec", dont_inherit=True)
 
 
+def _excepthook(kind, value, tb):  # the traceback module shows embedded source lines
+    import traceback
+
+    traceback.print_exception(kind, value, tb)
+
+
 _sys.meta_path.insert(0, GolfBundle(SOURCES, _os.path.abspath(__file__)))
+_sys.excepthook = _excepthook
 
 if __name__ == "__main__":
     from golf_core.export.runtime import main

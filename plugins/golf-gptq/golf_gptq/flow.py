@@ -12,8 +12,8 @@ from torch import nn
 
 from golf_core import StashKey
 from golf_core.quant.accounting import code_bytes_for
-from golf_core.quant.artifact import Artifact, pack_artifact
-from golf_core.quant.compress import compress_bytes
+from golf_core.pipeline import artifact_for, default_compress as pipeline_default_compress
+from golf_core.quant.artifact import pack_artifact
 from golf_core.quant.dequant import Decoder, dequantize
 from golf_core.quant.quantized import QuantizedModel
 from golf_core.quant.report import quant_report, write_quant_report
@@ -55,29 +55,10 @@ def calibration_batches(model: nn.Module, ctx: Any, opts: GPTQOptions) -> list[t
                               autocast=ctx.autocast)
 
 
-def default_compress(data: bytes, ctx: Any) -> tuple[str, bytes]:
-    """The core's compression of ``[artifact]``: BSHF stride 2 if ``byte_shuffle``, then the compressor."""
-    art = ctx.recipe.artifact
-    return compress_bytes(data, art.compressor, 2 if art.byte_shuffle else 0)
-
-
 def header_estimate(ctx: Any, codec: str) -> int:
-    """Bytes of the artifact container around the payload: fixed prefix, checksum and the JSON
-    header the pipeline writes. Uses ``golf_core.pipeline.artifact_for(ctx, codec, payload)`` when
-    the core provides it, else rebuilds the header the way the pipeline does today (model config +
-    vocab, ``rebuild_info`` plugins, golf version, recipe hash and recipe)."""
-    import golf_core
-    from golf_core import pipeline
-
-    make = getattr(pipeline, "artifact_for", None)
-    if callable(make):
-        return len(pack_artifact(make(ctx, codec, b"")))
-    rec = ctx.recipe
-    art = Artifact(codec=codec, payload=b"",
-                   model={**rec.model.model_dump(mode="json"), "vocab_size": rec.data.vocab_size},
-                   plugins=pipeline.rebuild_info(ctx),
-                   extra={"golf_core": golf_core.__version__, "recipe_sha256": rec.sha256(), "recipe": rec.to_dict()})
-    return len(pack_artifact(art))
+    """Bytes of the artifact container around the payload (fixed prefix, checksum and the JSON
+    header the pipeline writes), from ``golf_core.pipeline.artifact_for``."""
+    return len(pack_artifact(artifact_for(ctx, codec, b"")))
 
 
 def run_gptq(model: nn.Module, ctx: Any, opts: GPTQOptions, transform: Optional[WeightTransform] = None,
@@ -113,7 +94,7 @@ def run_gptq(model: nn.Module, ctx: Any, opts: GPTQOptions, transform: Optional[
         cap = ctx.recipe.artifact.cap_bytes
 
         def artifact_bytes(kk: float) -> int:
-            codec, blob = ctx.plugins.exclusive("golf_compress", default=default_compress,
+            codec, blob = ctx.plugins.exclusive("golf_compress", default=pipeline_default_compress,
                                                 data=serialize_quantized(quantizer.quantize(kk)), ctx=ctx)
             return code + len(blob) + header_estimate(ctx, codec)
 

@@ -50,6 +50,14 @@ TINY_DEFAULTS = {"min_numel": 1024, "calibration_batches": 4, "calibration_seqs"
 
 
 def tiny_options(opts: GPTQOptions, recipe) -> GPTQOptions:
-    """``--tiny``: quantize the small model's matrices too, and calibrate on a few batches."""
-    changes = {k: v for k, v in TINY_DEFAULTS.items() if k not in opts.model_fields_set}
+    """``--tiny``: quantize the small model's matrices too, and calibrate on a few batches.
+
+    Size settings shrink even when a recipe sets them (a record's 256 calibration batches would
+    dominate a tiny run), but never grow: an explicitly smaller value is kept."""
+    changes = {}
+    for k, v in TINY_DEFAULTS.items():
+        cur = getattr(opts, k)
+        if k not in opts.model_fields_set or (isinstance(v, (int, float)) and isinstance(cur, (int, float)) and cur > v
+                                               and k != "min_numel"):
+            changes[k] = v
     return opts.model_copy(update=changes)

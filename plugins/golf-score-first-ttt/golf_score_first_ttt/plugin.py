@@ -64,11 +64,7 @@ def config_of(opts: ScoreFirstTTTOptions) -> TTTConfig:
 def golf_eval_adapt(model: Any, session: Any, ctx: Any, opts: ScoreFirstTTTOptions) -> Any:
     """Score the validation stream chunk by chunk, training on each chunk after scoring it."""
     t0 = time.time()
-
-    def log(msg: str) -> None:
-        ctx.log.info(msg)
-
-    stats = score_first_ttt(model, session, config_of(opts), autocast=ctx.autocast, device=ctx.device, log=log)
+    stats = score_first_ttt(model, session, config_of(opts), autocast=ctx.autocast, device=ctx.device, log=ctx.log.info)
     for entry in stats.log:
         ctx.log.metric(event="ttt", **entry)
     secs = time.time() - t0
