@@ -27,9 +27,11 @@ form of later #1394 scripts), stops it after its ``peak memory allocated`` line 
 ``--reference-full`` lets it quantize and evaluate too) and reports tokens/s ratios
 golf/reference per window and the train-loss difference at equal steps. ``--seeds a,b,c`` runs
 golf once per seed (the extra seeds without warmup: warmup is undone and does not change losses)
-to put that difference next to the seed-to-seed spread. The reference's output is saved next to
-the JSON (``.reference.log``); ``--reference-log FILE`` compares with such a log instead of
-running the script again.
+to put that difference next to the seed-to-seed spread. The reference's output is saved as
+``bench/results/gpu_train-<device>.reference.log``; ``--reference-only`` runs just the script, and
+``--reference-log FILE`` compares with such a log instead of running the script again. Without
+FA3 installed the script gets a ``flash_attn_interface`` stand-in running torch SDPA
+(``--reference-fa3``), the kernel of golf's ``--attention sdpa``.
 
 Data: the recipe's shards when present (FineWeb, or the demo under ``--tiny``), else (or with
 ``--synthetic``) learnable random uint16 shards of the recipe's vocabulary written to a temporary
@@ -39,12 +41,14 @@ Prints a table and writes ``bench/results/gpu_train-<device>.json`` (``--out`` t
 
     python bench/gpu_train.py [--recipe recipes/pr1394.toml] [--steps 50] [--warmup 20]
         [--attention auto|flash3|flash2|sdpa] [--synthetic] [--set k=v ...] [--tiny]
-        [--seeds 1337,42,2025] [--reference /path/to/train_gpt.py] [--reference-env K=V ...]
+        [--seeds 1337,42,2025] [--reference /path/to/train_gpt.py [--reference-only] | --reference-log FILE]
+        [--reference-env K=V ...] [--reference-fa3 auto|shim|native]
 """
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import math
 import os
 import re
@@ -60,14 +64,28 @@ from typing import Any, Optional
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (REPO, environment, fmt, peak_flops, peak_memory_mib, record_layout,  # noqa: E402
-                     reset_peak_memory, sync, table, write_result, write_synthetic_dataset)
+from _common import (REPO, RESULTS, device_slug, environment, fmt, peak_flops, peak_memory_mib,  # noqa: E402
+                     record_layout, reset_peak_memory, sync, table, write_result, write_synthetic_dataset)
 
 DEFAULT_RECIPE = REPO / "recipes" / "pr1394.toml"
 #: issue 11's targets
 TARGET_TOKENS_RATIO = 1.0
 TARGET_TOKENS_RATIO_AIM = 1.1
 TARGET_MFU_LOOP_OFF = 0.35
+#: a ``flash_attn_interface`` stand-in for record scripts on machines without FA3: the same SDPA
+#: call as golf's "sdpa" backend (golf_core.model.attention), so both sides run the same kernel
+FA3_SHIM = '''"""flash_attn_interface stand-in written by golf's bench/gpu_train.py: causal GQA attention
+through torch SDPA, [B, T, H, D] in and out (what golf's "sdpa" attention backend runs)."""
+import torch.nn.functional as F
+
+
+def flash_attn_func(q, k, v, softmax_scale=None, causal=False, **kwargs):
+    """q [B,T,H,D], k/v [B,T,Hkv,D] -> [B,T,H,D]."""
+    qh, kh, vh = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+    y = F.scaled_dot_product_attention(qh, kh, vh, is_causal=causal, scale=softmax_scale,
+                                       enable_gqa=kh.size(1) != qh.size(1))
+    return y.transpose(1, 2)
+'''
 #: env vars of a torchrun launch that must not leak into the single-device reference
 _DIST_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT",
              "TORCHELASTIC_RUN_ID")
@@ -419,6 +437,12 @@ def launch_reference(args: argparse.Namespace, recipe, data, seed: int, total: i
     env = {k: v for k, v in os.environ.items() if k not in _DIST_ENV}
     renv = reference_env(args, recipe, data_dir, seed, total, loop_mode)
     env.update(renv)
+    shim = args.reference_fa3 == "shim" or (args.reference_fa3 == "auto" and not _fa3_importable())
+    if shim:
+        sdir = folder / "fa3_shim"
+        sdir.mkdir(parents=True, exist_ok=True)
+        (sdir / "flash_attn_interface.py").write_text(FA3_SHIM)
+        env["PYTHONPATH"] = os.pathsep.join(x for x in (str(sdir), env.get("PYTHONPATH")) if x)
     env["PYTHONUNBUFFERED"] = "1"           # its print()s reach the pipe line by line
     cmd = [args.reference_python or sys.executable, str(path)]
     lines: list[str] = []
@@ -459,8 +483,15 @@ def launch_reference(args: argparse.Namespace, recipe, data, seed: int, total: i
         timer.cancel()
     ok = (stopped["early"] or proc.returncode == 0) and not stopped["timeout"]
     return lines, {"source": "run", "path": str(path), "cmd": cmd, "env": renv, "returncode": proc.returncode,
+                   "fa3": "shim: flash_attn_interface -> torch SDPA (bench)" if shim else "as installed",
                    "ok": bool(ok), "stopped_after_training": stopped["early"], "timed_out": stopped["timeout"],
                    "wall_s": time.perf_counter() - t0, "validation_tokens": val_tokens}
+
+
+def _fa3_importable() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("flash_attn_interface") is not None
 
 
 def measure_reference(lines: list[str], meta: dict[str, Any], step_tokens: int, peak: Optional[float],
@@ -567,10 +598,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--no-loop-windows", action="store_true", help="one window even with depth recurrence (its own switch)")
     ap.add_argument("--peak-tflops", type=float, default=None, help="device dense bf16 peak, overriding the table")
     ap.add_argument("--reference", default=None, help="a record's train_gpt.py to run side by side (never committed)")
+    ap.add_argument("--reference-only", action="store_true",
+                    help="run only the reference (its log is saved for a later --reference-log run)")
     ap.add_argument("--reference-log", default=None,
                     help="compare with a saved reference log (the .reference.log of an earlier run) instead of running")
     ap.add_argument("--reference-env", action="append", metavar="K=V", help="extra env for the reference, repeatable")
     ap.add_argument("--reference-python", default=None, help="interpreter for the reference (default: this one)")
+    ap.add_argument("--reference-fa3", choices=["auto", "shim", "native"], default="auto",
+                    help="shim: give the reference a flash_attn_interface that runs torch SDPA (use with "
+                         "--attention sdpa); auto: shim only when FA3 is not installed; native: never")
     ap.add_argument("--reference-full", action="store_true", help="let the reference quantize and evaluate too")
     ap.add_argument("--reference-timeout", type=float, default=1800.0, help="seconds before the reference is killed")
     ap.add_argument("--reference-val-tokens", type=int, default=None,
@@ -594,9 +630,34 @@ def parse_args(argv=None) -> argparse.Namespace:
             ap.error(f"--{opt.replace('_', '-')} {f}: no such file")
     if args.reference and args.reference_log:
         ap.error("give --reference or --reference-log, not both")
+    if args.reference_only and not args.reference:
+        ap.error("--reference-only needs --reference")
+    if args.reference_only and args.seeds and "," in args.seeds:
+        ap.error("--reference-only runs one seed")
     if args.reference_val_tokens == 0:
         args.reference_val_tokens = None
     return args
+
+
+def _windows_of(args: argparse.Namespace, loop_mode) -> list[tuple[str, Optional[bool], int, int]]:
+    n = args.steps
+    if loop_mode:
+        return [("loop_off", False, 0, n), ("loop_on", True, n, 2 * n)]
+    return [("all", None, 0, n)]
+
+
+_LOG_HEADER = "# golf bench/gpu_train.py reference run: "
+
+
+def read_reference_log(path: Path) -> tuple[list[str], dict[str, Any]]:
+    """A saved ``.reference.log``: its lines, and the run's description from its header line."""
+    lines = Path(path).read_text(errors="replace").splitlines()
+    meta: dict[str, Any] = {"source": "log", "path": str(Path(path).resolve()), "ok": True}
+    if lines and lines[0].startswith(_LOG_HEADER):
+        saved = json.loads(lines[0][len(_LOG_HEADER):])
+        meta.update({k: v for k, v in saved.items() if k not in ("source", "path", "ok")})
+        meta["ran"] = {"path": saved.get("path"), "ok": saved.get("ok")}
+    return lines, meta
 
 
 def main(argv=None) -> int:
@@ -613,6 +674,10 @@ def main(argv=None) -> int:
     device = resolve_device(recipe.train.device)
     env = environment(device)
     peak, peak_src = (args.peak_tflops * 1e12, "--peak-tflops") if args.peak_tflops else peak_flops(device)
+    default_out = RESULTS / f"gpu_train-{device_slug(env)}{'-reference' if args.reference_only else ''}.json"
+    out_path = Path(args.out) if args.out else default_out
+    log_path = (out_path.with_suffix(".reference.log") if args.out else
+                RESULTS / f"gpu_train-{device_slug(env)}.reference.log")
 
     tmp = tempfile.TemporaryDirectory(prefix="golf-gpu-train-")
     folder = Path(args.data_dir) if args.data_dir else Path(tmp.name)
@@ -624,27 +689,40 @@ def main(argv=None) -> int:
         data, data_desc = bench_data(recipe, args, folder / "synthetic", train_tokens, val_tokens,
                                      need_tokenizer=args.reference is not None)
         print(f"gpu_train: {Path(recipe.source_path).name}{' --tiny' if args.tiny else ''} on {env['device']['name']} "
-              f"({device}), {total} steps{' (2 windows: looping off, on)' if loop_mode else ''}, data: {data_desc['kind']}",
-              flush=True)
-        golf = run_golf(recipe, data, verbose=args.verbose, peak=peak)
-        spread_runs = []
-        for s in seeds[1:]:
-            r2, _, _ = bench_recipe(args, seed=s)
-            r2.train.warmup_steps = 0
-            spread_runs.append(run_golf(r2, data, verbose=args.verbose, peak=peak, timed=False))
+              f"({device}), {total} steps{' (2 windows: looping off, on)' if loop_mode else ''}, data: {data_desc['kind']}"
+              f"{', reference only' if args.reference_only else ''}", flush=True)
+        golf = None
+        spread_runs: list[dict[str, Any]] = []
+        if not args.reference_only:
+            golf = run_golf(recipe, data, verbose=args.verbose, peak=peak)
+            for s in seeds[1:]:
+                r2, _, _ = bench_recipe(args, seed=s)
+                r2.train.warmup_steps = 0
+                spread_runs.append(run_golf(r2, data, verbose=args.verbose, peak=peak, timed=False))
         ref = cmp = None
-        ref_lines: Optional[list[str]] = None
         if args.reference or args.reference_log:
             if args.reference:
                 ref_lines, meta = launch_reference(args, recipe, data, seeds[0], total, loop_mode, folder / "reference")
+                log_path.parent.mkdir(parents=True, exist_ok=True)
+                log_path.write_text(_LOG_HEADER + json.dumps({k: meta[k] for k in ("path", "env", "fa3", "ok")})
+                                    + "\n" + "\n".join(ref_lines) + "\n")
+                meta["log_file"] = str(log_path)
             else:
-                ref_lines = Path(args.reference_log).read_text(errors="replace").splitlines()
-                meta = {"source": "log", "path": str(Path(args.reference_log).resolve()), "ok": True}
-            bounds = [(w["name"], w["looping"], w["first_step"] - 1, w["last_step"]) for w in golf["windows"]]
-            fpt = {w["name"]: (w["flops_per_token"], w["flops_per_token_full_attention"])
-                   for w in golf["windows"] if "flops_per_token" in w}
-            ref = measure_reference(ref_lines, meta, golf["step_tokens"], peak, fpt, bounds)
-            cmp = compare(golf, ref, spread_runs)
+                ref_lines, meta = read_reference_log(Path(args.reference_log))
+            if golf is not None:
+                bounds = [(w["name"], w["looping"], w["first_step"] - 1, w["last_step"]) for w in golf["windows"]]
+                fpt = {w["name"]: (w["flops_per_token"], w["flops_per_token_full_attention"])
+                       for w in golf["windows"] if "flops_per_token" in w}
+                step_tokens = golf["step_tokens"]
+            else:
+                bounds, fpt, step_tokens = _windows_of(args, loop_mode), {}, t.train_batch_tokens
+            ref = measure_reference(ref_lines, meta, step_tokens, peak, fpt, bounds)
+            if golf is not None:
+                cmp = compare(golf, ref, spread_runs)
+                if "fa3" in meta:
+                    ref_kernel = "sdpa" if meta["fa3"].startswith("shim") else "flash3"
+                    cmp["attention"] = {"golf": golf["attention_backend"], "reference": ref_kernel,
+                                        "same": golf["attention_backend"] == ref_kernel}
         result = {
             "bench": "gpu_train", "env": env,
             "recipe": {"path": recipe.source_path, "tiny": args.tiny, "plugins": list(recipe.plugins),
@@ -654,46 +732,39 @@ def main(argv=None) -> int:
                        "train_seq_len": recipe.train.train_seq_len, "loop_mode": loop_mode, "seeds": seeds,
                        "peak_flops": peak, "peak_flops_source": peak_src},
             "data": data_desc,
-            "attention_backend": golf["attention_backend"],
+            "attention_backend": golf["attention_backend"] if golf else None,
             "golf": golf,
             "seed_runs": [{"seed": r["seed"], "losses": r["losses"], "warmup_steps": 0} for r in spread_runs],
-            "reference": ref, "comparison": cmp, "targets": targets(golf, cmp),
+            "reference": ref, "comparison": cmp, "targets": targets(golf, cmp) if golf else None,
         }
-        path = write_result("gpu_train", result, Path(args.out) if args.out else None)
-        if ref_lines is not None and args.reference:
-            log_path = path.with_suffix(".reference.log")
-            log_path.write_text("\n".join(ref_lines) + "\n")
-            result["reference"]["log_file"] = str(log_path)
-            write_result("gpu_train", result, path)
+        path = write_result("gpu_train", result, out_path)
     finally:
         tmp.cleanup()
     print_report(result, path)
     return 0 if ref is None or ref["ok"] else 1
 
 
+def _row(label: str, w: dict[str, Any], peak_mib: Optional[float], warm: bool) -> list[str]:
+    ftok = w.get("flops_per_token")
+    return [label, fmt(w.get("ms_per_step"), ".1f"), fmt(w.get("tokens_per_s"), ",.0f"),
+            fmt(ftok / 1e6 if ftok else None, ".2f"), fmt(w.get("tflops"), ".2f"),
+            fmt(100 * w["mfu"] if w.get("mfu") is not None else None, ".1f"),
+            fmt(100 * w["mfu_full_attention"] if w.get("mfu_full_attention") is not None else None, ".1f"),
+            fmt(peak_mib, ",.0f"), fmt(w.get("warmup_s"), ".1f") if warm else "",
+            fmt(w.get("compile_s_est"), ".1f") if warm else ""]
+
+
 def print_report(res: dict[str, Any], path: Path) -> None:
     """The human table."""
-    g = res["golf"]
-    rows = []
-    wins = list(g["windows"])
-    for i, w in enumerate(wins):
-        rows.append([f"golf {w['name']}", fmt(w.get("ms_per_step"), ".1f"), fmt(w.get("tokens_per_s"), ",.0f"),
-                     fmt(w.get("flops_per_token") and w["flops_per_token"] / 1e6, ".2f"),
-                     fmt(w.get("tflops"), ".2f"), fmt(w.get("mfu") and 100 * w["mfu"], ".1f"),
-                     fmt(w.get("mfu_full_attention") and 100 * w["mfu_full_attention"], ".1f"),
-                     fmt(w.get("peak_memory_mib"), ",.0f"), fmt(w.get("warmup_s"), ".1f"), fmt(w.get("compile_s_est"), ".1f")])
-    ref = res.get("reference")
+    g, ref, env = res["golf"], res.get("reference"), res["env"]
+    rows = [_row(f"golf {w['name']}", w, w.get("peak_memory_mib"), True) for w in (g["windows"] if g else [])]
     if ref:
-        for w in ref["windows"]:
-            rows.append([f"reference {w['name']}", fmt(w.get("ms_per_step"), ".1f"), fmt(w.get("tokens_per_s"), ",.0f"),
-                         fmt(w.get("flops_per_token") and w["flops_per_token"] / 1e6, ".2f"),
-                         fmt(w.get("tflops"), ".2f"), fmt(w.get("mfu") and 100 * w["mfu"], ".1f"),
-                         fmt(w.get("mfu_full_attention") and 100 * w["mfu_full_attention"], ".1f"),
-                         fmt(ref.get("peak_memory_mib"), ",.0f"), "", ""])
-    env = res["env"]
-    print(f"\n{env['device']['name']} | torch {env['torch']} | CUDA {env['cuda']} | attention {res['attention_backend']} | "
-          f"{g['params']:,} params | {g['step_tokens']:,} tokens/step = {g['grad_accum']} x {g['micro_batch_seqs']} x "
-          f"{res['config']['train_seq_len']} | compile {g['compile']} | data {res['data']['kind']}")
+        rows += [_row(f"reference {w['name']}", w, ref.get("peak_memory_mib"), False) for w in ref["windows"]]
+    head = f"\n{env['device']['name']} | torch {env['torch']} | CUDA {env['cuda']} | data {res['data']['kind']}"
+    if g:
+        head += (f" | attention {res['attention_backend']} | {g['params']:,} params | {g['step_tokens']:,} tokens/step = "
+                 f"{g['grad_accum']} x {g['micro_batch_seqs']} x {res['config']['train_seq_len']} | compile {g['compile']}")
+    print(head)
     print(table(rows, ["window", "ms/step", "tokens/s", "MFLOP/tok", "TFLOP/s", "MFU %", "MFU % full", "peak MiB",
                        "warmup s", "compile s"]))
     cmp = res.get("comparison")
@@ -705,12 +776,19 @@ def print_report(res: dict[str, Any], path: Path) -> None:
               f"mean |diff| {fmt(cmp['mean_abs_loss_diff'], '.4f')}, final {fmt(cmp['final_loss_diff'], '+.4f')}"
               + (f"; mean seed spread {fmt(cmp.get('mean_seed_spread'), '.4f')} -> within: {cmp.get('within_seed_spread')}"
                  if "mean_seed_spread" in cmp else ""))
-        if not ref["ok"]:
-            print(f"reference FAILED (returncode {ref.get('returncode')}, timed out {ref.get('timed_out')}); last lines:")
-            print("\n".join("  " + x for x in ref["log_tail"][-10:]))
-    tg = res["targets"]
-    print("targets: " + ", ".join(f"{k.removesuffix('_met')} {tg[k]}" for k in tg if k.endswith("_met"))
-          + " (None: not measurable here)")
+        att = cmp.get("attention")
+        if att and not att["same"]:
+            print(f"WARNING: attention differs: golf {att['golf']}, reference {att['reference']} "
+                  f"(--attention / --reference-fa3)")
+    if ref and not ref["ok"]:
+        print(f"reference FAILED (returncode {ref.get('returncode')}, timed out {ref.get('timed_out')}); last lines:")
+        print("\n".join("  " + x for x in ref["log_tail"][-10:]))
+    if ref and ref.get("log_file"):
+        print(f"reference log: {ref['log_file']}")
+    tg = res.get("targets")
+    if tg:
+        print("targets: " + ", ".join(f"{k.replace('_met', '')} {tg[k]}" for k in tg if "_met" in k)
+              + " (None: not measurable here)")
     print(f"wrote {path}")
 
 

@@ -36,6 +36,10 @@ def build_model(recipe: Recipe, plugins: ActivePlugins, ctx: RunContext) -> nn.M
         model = GPT(cfg)
         model = plugins.transform("golf_build_model", "model", model, ctx=ctx)
         prepare_for_device(model, ctx.device, dtype=recipe.model.dtype)
+        if ctx.device.type == "cuda" and ctx.dtype == torch.bfloat16 and getattr(model, "attention_backend", "") == "sdpa":
+            from .model import use_baseline_sdpa_kernels
+
+            use_baseline_sdpa_kernels()  # the baseline's flash-only SDPA kernel
     return model
 
 

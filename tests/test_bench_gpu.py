@@ -14,7 +14,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
-# A stand-in for a record's train_gpt.py: checks the layout it is given, prints record-style
+# A stand-in for a record's train_gpt.py: checks the layout it is given and that the bench's
+# flash_attn_interface shim (no FA3 here) computes causal GQA attention like a float64 loop, prints record-style
 # lines with 100 ms steps before the middle step and 150 ms after (train_loss = 6 - 0.01 * step),
 # the peak-memory line, then hangs (the bench must stop it once training is done). No explicit
 # flush: the bench has to make the script's stdout unbuffered, as a real record's print()s are.
@@ -27,6 +28,19 @@ FAKE_REFERENCE = textwrap.dedent("""
         sys.exit("no training shards")
     if not (d / "tokenizers" / f"fineweb_{V}_bpe.model").is_file():
         sys.exit("no tokenizer")
+    import math, torch
+    from flash_attn_interface import flash_attn_func
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 5, h, 8, generator=g, dtype=torch.float64) for h in (4, 2, 2))
+    y = flash_attn_func(q, k, v, causal=True)
+    for b in range(2):
+        for h in range(4):
+            for t in range(5):
+                s = [sum(q[b, t, h, i] * k[b, u, h // 2, i] for i in range(8)) / math.sqrt(8) for u in range(t + 1)]
+                w = [math.exp(x - max(s)) for x in s]
+                ref = [sum(w[u] * v[b, u, h // 2, i] for u in range(t + 1)) / sum(w) for i in range(8)]
+                if max(abs(float(y[b, t, h, i]) - float(ref[i])) for i in range(8)) > 1e-9:
+                    sys.exit("shim attention differs from the float64 loop")
     print(f"model_params:123 seed:{os.environ['SEED']}")
     t = 0.0
     for n in range(1, M + 1):
@@ -71,7 +85,7 @@ def test_parse_record_log_lines():
     assert [s["train_loss"] for s in log["steps"]] == [7.0] and log["peak_memory_mib"] == 35372.0
 
 
-def test_compare_ratios_losses_and_seed_spread():
+def test_compare_ratios_losses_and_seed_spread(tmp_path):
     gt = _load("gpu_train")
     golf = {"windows": [{"name": "loop_off", "tokens_per_s": 300.0}, {"name": "loop_on", "tokens_per_s": 200.0}],
             "overall": {"tokens_per_s": 240.0}, "losses": [[1, 5.0], [2, 4.0], [3, 3.0]]}
@@ -92,6 +106,12 @@ def test_compare_ratios_losses_and_seed_spread():
     # cumulative seconds 0.1 / 0.2 / 0.5 -> 2 steps in 0.2 s, then 2 steps in 0.3 s
     assert [w["ms_per_step"] for w in m["windows"]] == pytest.approx([100.0, 150.0])
     assert m["peak_memory_mib"] == 99.0 and m["losses"] == [[1, 6.0], [2, 5.9], [4, 5.8]]
+    saved = tmp_path / "ref.log"
+    saved.write_text('# golf bench/gpu_train.py reference run: {"path": "/x/train_gpt.py", "env": {"SEED": "1"}, '
+                     '"fa3": "as installed", "ok": true}\n' + "\n".join(lines) + "\n")
+    got, meta = gt.read_reference_log(saved)
+    assert meta["source"] == "log" and meta["fa3"] == "as installed" and meta["env"] == {"SEED": "1"}
+    assert gt.parse_reference_log(got, 4096)["steps"][-1]["step"] == 4
     assert gt.default_log_every(50) == 10 and gt.default_log_every(2) == 1 and gt.default_log_every(7) == 1
 
 
@@ -120,7 +140,8 @@ def test_gpu_train_tiny_with_fake_reference(tmp_path, demo_data):
     assert ref["ok"] and ref["stopped_after_training"] and ref["wall_s"] < 60
     assert ref["env"]["ITERATIONS"] == "4" and ref["env"]["MAX_WALLCLOCK_SECONDS"] == "0"
     assert ref["env"]["TRAIN_LOG_EVERY"] == "1" and ref["env"]["WARMUP_STEPS"] == "1"
-    assert ref["peak_memory_mib"] == 1234.0
+    assert ref["peak_memory_mib"] == 1234.0 and ref["fa3"].startswith("shim")
+    assert r["comparison"]["attention"] == {"golf": "sdpa", "reference": "sdpa", "same": True}
     assert out.with_suffix(".reference.log").read_text().count("train_loss:") == 4
     assert [w["tokens_per_s"] for w in ref["windows"]] == pytest.approx([4096 / 0.100, 4096 / 0.150])
     assert ref["overall"]["tokens_per_s"] == pytest.approx(4 * 4096 / 0.5)

@@ -4,8 +4,8 @@ pr1229 fails causality (scored-position SLOT); pr1306 as published fails causali
 delta, and pre-quant TTT on validation data moves everything) and trains on validation data;
 pr1423 trains on validation data; pr1394, pr1413, pr1306-causal and pr1423-legal pass.
 
-Each check is kept short (2 training steps, a 1,024-target stream, 2 probes, one calibration
-batch, fewer SLOT/TTT steps): the verdicts do not depend on training length. Each recipe is
+Each check is kept short (6 layers, 2 training steps of 1,024 tokens, a 512-target stream, 2
+probes, one calibration batch, fewer SLOT/TTT steps): the verdicts do not depend on size. Each recipe is
 checked once per module, on first use.
 """
 from __future__ import annotations
@@ -15,16 +15,18 @@ import pytest
 from golf_core.check import FAIL, PASS, CheckOptions, check_recipe
 from golf_core.recipe import find_recipe, load_recipe
 
-SHORT = ["train.iterations=2", "train.warmup_steps=0", "eval.max_tokens=1025",
-         "options.gptq.calibration_batches=1", "options.gptq.calibration_seqs=2"]
+SHORT = ["model.num_layers=6", "model.mlp_mult=2.0", "train.iterations=2", "train.warmup_steps=0",
+         "train.train_batch_tokens=1024", "eval.max_tokens=513", "options.gptq.calibration_batches=1",
+         "options.gptq.calibration_seqs=2", "options.gptq.report=false"]
 EXTRA = {
     "pr1229": ["options.slot.steps=4"],
     "pr1306": ["options.causal-slot.steps=4", "options.prequant-ttt.epochs=1"],
-    "pr1306-causal": ["options.causal-slot.steps=4", "options.prequant-ttt.epochs=1"],
+    "pr1306-causal": ["options.causal-slot.steps=4", "options.prequant-ttt.epochs=1",
+                      "options.prequant-ttt.train_tokens=1024"],
     "pr1423": ["options.prequant-ttt.epochs=1"],
-    "pr1413": ["options.score-first-ttt.chunk_tokens=256", "options.score-first-ttt.epochs=1"],
-    "pr1423-legal": ["options.prequant-ttt.epochs=1", "options.score-first-ttt.chunk_tokens=256",
-                     "options.score-first-ttt.epochs=1"],
+    "pr1413": ["options.score-first-ttt.chunk_tokens=128", "options.score-first-ttt.epochs=1"],
+    "pr1423-legal": ["options.prequant-ttt.epochs=1", "options.prequant-ttt.train_tokens=1024",
+                     "options.score-first-ttt.chunk_tokens=128", "options.score-first-ttt.epochs=1"],
 }
 PASSING = ["pr1394", "pr1413", "pr1306-causal", "pr1423-legal"]
 _CACHE: dict = {}

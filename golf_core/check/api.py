@@ -146,11 +146,14 @@ class _FlipRun:
         self.outcomes.append(out)
         return out
 
-    def flip(self, stream: torch.Tensor, base: Optional[Outcome]) -> tuple[FlipReport, Outcome]:
+    def flip(self, stream: torch.Tensor, base: Optional[Outcome], reusable: bool = False) -> tuple[FlipReport, Outcome]:
+        """The flip test on ``stream``; ``base``: its first run when already done; ``reusable``: the
+        last artifact cannot depend on the stream (no validation read before scoring), so the first
+        run may score it instead of re-running pre-quant (the repeat run always re-runs it)."""
         ctx, opts = self.ctx, self.opts
         t0 = time.time()
         if base is None:
-            base = self.run(stream)
+            base = self.run(stream, reuse=reusable and opts.reuse_artifact)
         n = int(stream.numel()) - 1
         self.reuse = bool(opts.reuse_artifact and self.E.whole and not _reads_before_eval(base))
         probes = choose_probes(n, _events(base, "score"), _events(base, "update"), _rank_first_targets(ctx, n),
@@ -278,7 +281,7 @@ def check_recipe(recipe: Recipe, out_dir: Path, opts: Optional[CheckOptions] = N
         else:
             if same:
                 fr.outcomes.append(full)
-            rep, base2 = fr.flip(flip_stream, full if same else None)
+            rep, base2 = fr.flip(flip_stream, full if same else None, reusable=not _reads_before_eval(full))
             facts.flip = rep
             facts.flip_scope = "whole post-training pipeline" + (
                 " (probes score the base artifact: no validation read before scoring)" if fr.reuse else "")

@@ -96,6 +96,7 @@ class PostTraining:
         self.work_dir = Path(work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.post_stash: Optional[Stash] = None  # the stash after the last artifact was written
+        self.last_ctx: Optional[StreamContext] = None  # the context of the last run
         self.runs = 0
 
     def pin(self) -> tuple:
@@ -119,7 +120,8 @@ class PostTraining:
             quantization and compression (used when the base run read no validation data before
             scoring, so its artifact cannot depend on the stream).
         :param artifact_path: where to write the artifact (default: a scratch file).
-        :param log: the run log for this run (default: silent).
+        :param log: the run log for this run (default: silent); with a log, plugins also get the
+            run's output folder (the run itself), without one none (the flip test's runs).
         """
         from ..pipeline import seed_everything, write_artifact
 
@@ -127,7 +129,8 @@ class PostTraining:
         self.runs += 1
         info: dict[str, Any] = {"reused_artifact": False}
         if self.whole and not reuse_artifact:
-            vctx = StreamContext.derive(self.ctx, stream, stash=copy_stash(self.trained.stash), log=log)
+            vctx = StreamContext.derive(self.ctx, stream, stash=copy_stash(self.trained.stash), log=log,
+                                        keep_out_dir=log is not None)
             seed_everything(recipe.train.seed)
             path = Path(artifact_path) if artifact_path is not None else self.work_dir / "artifact.bin"
             t0 = time.time()
@@ -140,11 +143,12 @@ class PostTraining:
             if self.artifact is None:
                 raise ValueError("no artifact to reuse yet")
             stash = copy_stash(self.post_stash) if self.post_stash is not None else Stash()
-            vctx = StreamContext.derive(self.ctx, stream, stash=stash, log=log)
+            vctx = StreamContext.derive(self.ctx, stream, stash=stash, log=log, keep_out_dir=log is not None)
             seed_everything(recipe.train.seed)
             info["reused_artifact"] = True
             path = self.artifact
         info["artifact_path"] = str(path)
+        self.last_ctx = vctx
         out = self._score(vctx, path, watch, info)
         out.info.update(reads=[dict(r) for r in vctx.validation_reads], unrecorded_loads=list(vctx.unrecorded_loads))
         return out

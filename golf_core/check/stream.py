@@ -35,12 +35,14 @@ class StreamContext(RunContext):
 
     @classmethod
     def derive(cls, ctx: RunContext, stream: Optional[torch.Tensor], *, stash: Optional[Stash] = None,
-               log: Optional[RunLog] = None) -> "StreamContext":
+               log: Optional[RunLog] = None, keep_out_dir: bool = False) -> "StreamContext":
         """A context sharing ``ctx``'s recipe, plugins, device, ranks and data, with its own stream,
-        stash (default: empty), log (default: silent) and an empty validation-read ledger."""
+        stash (default: empty), log (default: silent) and an empty validation-read ledger; no
+        output folder unless ``keep_out_dir`` (plugins' reports stay the run's own)."""
         kw = {f.name: getattr(ctx, f.name) for f in fields(RunContext) if f.init}
         kw.update(stash=stash if stash is not None else Stash(), validation_reads=[], phase="setup",
-                  log=log if log is not None else RunLog(None, is_main=ctx.is_main, echo=False))
+                  log=log if log is not None else RunLog(None, is_main=ctx.is_main, echo=False),
+                  out_dir=ctx.out_dir if keep_out_dir else None)
         return cls(**kw, stream=None if stream is None else stream.reshape(-1).to("cpu", torch.int64))
 
     def eval_stream(self) -> torch.Tensor:

@@ -84,3 +84,19 @@ def ship_run(ctx: Any, compress: bool = True) -> ShippedCode:
     mods = collect_sources(modules_used(plugins, sys.modules, tree, strict=False), tree)
     script = build_script(mods, ctx.recipe.to_toml(), plugins, compress)
     return ShippedCode(script, {m.name: source_hash(m.source) for m in mods}, plugins, compress, tuple(missing))
+
+
+def ship_recipe(recipe: Any, active: Any, compress: bool = True) -> ShippedCode:
+    """Before a run: the script carrying every module a run of ``recipe`` could import (all
+    lazy imports followed), i.e. an upper bound on its code bytes (e.g. to choose a cap).
+
+    :param active: the recipe's ``ActivePlugins`` (``golf_core.plugins.activate(recipe)``).
+    """
+    plugins = plugin_refs(active)
+    tree = tree_for(plugins, {})
+    everything = dict.fromkeys(tree.modules, True)
+    mods = collect_sources(modules_used(plugins, everything, tree, strict=False), tree)
+    script = build_script(mods, recipe.to_toml(), plugins, compress)
+    return ShippedCode(script, {m.name: source_hash(m.source) for m in mods}, plugins, compress,
+                       tuple(missing_roots(plugins, tree)))
+
