@@ -305,6 +305,8 @@ def make_context(recipe: Recipe, out_dir: Optional[Path], *, reg: Optional[Plugi
     device = resolve_device(recipe.train.device, dist.local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    elif recipe.train.cpu_threads:
+        torch.set_num_threads(recipe.train.cpu_threads)
     log = rundir.RunLog(out_dir, is_main=dist.rank == 0, echo=echo)
     return RunContext(recipe=recipe, plugins=plugins, device=device, out_dir=out_dir, rank=dist.rank,
                       world_size=dist.world_size, local_rank=dist.local_rank, log=log)
@@ -317,7 +319,7 @@ def run_recipe(recipe: Recipe, out_dir: Path | str, *, resume: Optional[Path] = 
     :param resume: a checkpoint file to continue from (``golf run --resume DIR``).
     :return: the ``result.json`` dict.
     """
-    from .quant.accounting import code_bytes_for
+    from .export.shipping import ship_run
     from .train.loop import train
 
     out = Path(out_dir)
@@ -356,14 +358,6 @@ def run_recipe(recipe: Recipe, out_dir: Path | str, *, resume: Optional[Path] = 
         art_path = out / rundir.ARTIFACT
         sizes = write_artifact(model, ctx, art_path)
         _barrier(ctx)
-        code_bytes = code_bytes_for(ctx.plugins)
-        artifact_bytes = code_bytes + sizes["model_bytes"]
-        cap = recipe.artifact.cap_bytes
-        under_cap = artifact_bytes <= cap
-        ctx.log.info(f"artifact model_bytes:{sizes['model_bytes']} code_bytes:{code_bytes} "
-                     f"artifact_bytes:{artifact_bytes} cap:{cap} under_cap:{under_cap}")
-        if not under_cap:
-            ctx.log.info(f"WARNING: artifact is {artifact_bytes - cap} bytes OVER the {cap}-byte cap")
 
         t_eval = time.time()
         with ctx.in_phase("eval"):
@@ -375,6 +369,17 @@ def run_recipe(recipe: Recipe, out_dir: Path | str, *, resume: Optional[Path] = 
         ctx.log.metric(event="val", phase="final", val_loss=final.val_loss, val_bpb=final.val_bpb, step=tr.steps)
         if ctx.is_main and getattr(session, "ledger", None):
             session.write_ledger(out / "eval_ledger.jsonl")
+        # code bytes = the size of the train_gpt.py that `golf export` writes for this run,
+        # computed after the final eval, once the run has imported every module it uses
+        code = ship_run(ctx)
+        code_bytes = code.code_bytes
+        artifact_bytes = code_bytes + sizes["model_bytes"]
+        cap = recipe.artifact.cap_bytes
+        under_cap = artifact_bytes <= cap
+        ctx.log.info(f"artifact model_bytes:{sizes['model_bytes']} code_bytes:{code_bytes} "
+                     f"artifact_bytes:{artifact_bytes} cap:{cap} under_cap:{under_cap}")
+        if not under_cap:
+            ctx.log.info(f"WARNING: artifact is {artifact_bytes - cap} bytes OVER the {cap}-byte cap")
 
         result: dict[str, Any] = {
             "val_bpb": final.val_bpb,
@@ -398,6 +403,7 @@ def run_recipe(recipe: Recipe, out_dir: Path | str, *, resume: Optional[Path] = 
             "world_size": ctx.world_size,
             "recipe_sha256": recipe.sha256(),
             "tiny": recipe.tiny,
+            "code": code.record(),
         }
         result["legality"] = legality_summary(ctx, final, under_cap)
         with ctx.in_phase("report"):

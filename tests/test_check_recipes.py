@@ -20,7 +20,7 @@ SHORT = ["model.num_layers=6", "model.mlp_mult=2.0", "train.iterations=2", "trai
          "options.gptq.calibration_seqs=2", "options.gptq.report=false"]
 EXTRA = {
     "pr1229": ["options.slot.steps=4"],
-    "pr1306": ["options.causal-slot.steps=4", "options.prequant-ttt.epochs=1"],
+    "pr1306": ["options.prequant-ttt.epochs=1"],
     "pr1306-causal": ["options.causal-slot.steps=4", "options.prequant-ttt.epochs=1",
                       "options.prequant-ttt.train_tokens=1024"],
     "pr1423": ["options.prequant-ttt.epochs=1"],
@@ -71,9 +71,15 @@ def test_pr1229_fails_causality(checked):
 def test_pr1306_fails_batch_shared_delta_and_prequant_ttt_on_val(checked):
     rep = checked("pr1306")
     c = rep.rule("causality")
-    assert c.verdict == FAIL and "moved by" in c.evidence and "declared not-causal: causal-slot" in c.evidence, rep.table()
-    # with validation reads before scoring every probe re-runs pre-quant TTT on the flipped stream
-    assert "probes score the base artifact" not in c.evidence
+    assert c.verdict == FAIL and "declared not-causal: causal-slot" in c.evidence, rep.table()
+    # with validation reads before scoring every probe re-runs pre-quant TTT on the flipped stream,
+    # and nearly every earlier score moves; the same probes at eval time alone (the artifact fixed)
+    # show the batch-shared delta's own leak
+    assert "whole pipeline: probe t=" in c.evidence and "eval time (artifact fixed): probe t=" in c.evidence
+    whole, alone = c.details["probes"], c.details["eval_time"]["probes"]
+    assert all(p["violated"] for p in whole)
+    assert any(p["violated"] and p["kind"] == "batch-inner" for p in alone)
+    assert c.details["eval_time"]["noise"] == 0.0
     v = rep.rule("no_validation_before_scoring")
     assert v.verdict == FAIL
     assert "read of validation data in phase pre_quant: prequant-ttt" in v.evidence
@@ -85,7 +91,10 @@ def test_pr1423_fails_trains_on_validation_data(checked):
     rep = checked("pr1423")
     v = rep.rule("no_validation_before_scoring")
     assert v.verdict == FAIL and "phase pre_quant: prequant-ttt" in v.evidence, rep.table()
-    assert rep.rule("causality").verdict == FAIL   # the fine-tune on val moves every earlier score
+    c = rep.rule("causality")
+    assert c.verdict == FAIL   # the fine-tune on val moves the earlier scores ...
+    assert not any(p["violated"] for p in c.details["eval_time"]["probes"])   # ... eval time alone is causal
+    assert "eval time (artifact fixed): 2 probes" in c.evidence
     assert rep.rule("artifact_cap").verdict == PASS
 
 

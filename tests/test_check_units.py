@@ -58,6 +58,17 @@ def test_ledger_versions_must_count_updates():
     assert not a.ok and "versions do not count" in a.problems[0]
 
 
+def test_ledger_of_several_ranks_counts_every_ranks_scores_before_an_update():
+    from golf_core.check import audit_ledgers
+
+    r0 = [S(0, 128, 0), U(0, 256, 0), S(256, 384, 1)]
+    r1 = [S(128, 256, 0), U(0, 256, 0), S(384, 512, 1)]
+    assert audit_ledgers({0: r0, 1: r1}).ok
+    # rank 1 never scored its half before the update: the union does not cover [0, 256)
+    bad = audit_ledgers({0: r0, 1: [U(0, 256, 0), S(128, 256, 1), S(384, 512, 1)]})
+    assert not bad.ok and any("not all scored" in p for p in bad.problems)
+
+
 # ---------------------------------------------------------------------------------------------
 # probes
 # ---------------------------------------------------------------------------------------------
@@ -66,12 +77,16 @@ def test_ledger_versions_must_count_updates():
 def test_probes_sit_at_the_documented_positions():
     scores = [{"targets": [0, 128]}, {"targets": [128, 256]}, {"targets": [256, 384]}, {"targets": [384, 400]}]
     updates = [{"targets": [0, 256]}]
-    got = choose_probes(400, scores, updates, rank_first_targets=[200], stride=32, max_probes=50, seed=3)
+    windows = [(0, 128)] + [(lo, lo + 32) for lo in range(128, 400, 32)]
+    got = choose_probes(400, scores, updates, rank_first_targets=[200], stride=32, max_probes=50, seed=3,
+                        windows=windows)
     by_kind = {}
     for p in got:
         by_kind.setdefault(p.kind, []).append(p.j)
-    # the batch a third of the way in is [128, 256): inner target 128+16, last target 255, first 128
-    assert by_kind["batch-inner"] == [128 + 16 + 1]
+    # the batch a third of the way in is [128, 256), windows [128,160) ... [224,256): the inner probe
+    # is mid-block of the middle window that is not the batch's last ([160,192): target 176);
+    # last target 255, first 128
+    assert by_kind["batch-inner"] == [176 + 1]
     assert by_kind["batch-last"] == [256]
     assert by_kind["batch-first"] == [129]
     assert by_kind["chunk-next"] == [257] and 256 not in by_kind.get("chunk-last", [])  # 256 already taken
@@ -84,6 +99,11 @@ def test_probe_budget_covers_kinds_first():
     scores = [{"targets": [i, i + 64]} for i in range(0, 640, 64)]
     got = choose_probes(640, scores, [{"targets": [0, 320]}], stride=16, max_probes=3, seed=0)
     assert [p.kind for p in got] == ["batch-inner", "chunk-next", "batch-last"]
+    # one batch holding the whole stream: the inner probe avoids window 0 and the batch's last
+    windows = [(0, 64)] + [(lo, lo + 16) for lo in range(64, 640, 16)]
+    got = choose_probes(640, [{"targets": [0, 640]}], stride=16, max_probes=1, windows=windows)
+    inner = [w for w in windows[1:-1]][len(windows[1:-1]) // 2]
+    assert got == [Probe(inner[0] + 8 + 1, "batch-inner")]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import pytest
 
 from golf_core import plugins as P
 from golf_core.commands.eval import evaluate_artifact
-from golf_core.errors import ArtifactError, RecipeError
+from golf_core.errors import ArtifactError
 from golf_core.export.folder import export_runs
 from golf_core.export.isolate import build_isolated_site, isolated_env, isolated_python
 from golf_core.export.requirements import requirement_names
@@ -89,8 +89,6 @@ def test_golf_eval_refuses_another_version_of_a_required_plugin(demo_run, regist
         evaluate_artifact(demo_run / "artifact.bin", echo=False)
 
 
-@pytest.mark.xfail(raises=RecipeError, strict=True,
-                   reason="golf eval drops an unneeded missing plugin from the list but keeps its [options] table")
 def test_golf_eval_scores_without_a_plugin_it_does_not_need(demo_run, registry_copy):
     del registry_copy.plugins["muon-eq-r"]  # training only
     got = evaluate_artifact(demo_run / "artifact.bin", echo=False)

@@ -159,3 +159,17 @@ def test_the_command(tmp_path, capsys):
     assert main(["export", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o2")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("golf: error:") and "nowhere" in err[0]
+
+
+def test_golf_check_compliance_goes_into_readme_and_submission(tmp_path):
+    run = make_run(tmp_path / "run", 1, 1.0)
+    (run / "compliance.json").write_text(json.dumps({
+        "passed": False, "failed": ["causal"],
+        "rules": [{"rule": "causal", "title": "Strict causal dependence", "verdict": "FAIL", "evidence": "score | moved"},
+                  {"rule": "cap", "title": "Artifact under the cap", "verdict": "PASS", "evidence": "1,005 bytes"}]}))
+    export_runs(run, tmp_path / "out")
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert "**FAILED**" in readme and "| Strict causal dependence | FAIL | score / moved |" in readme
+    sub = json.loads((tmp_path / "out" / "submission.json").read_text())
+    assert sub["compliance"]["golf_check"] == {"passed": False, "failed": ["causal"],
+                                               "rules": {"causal": "FAIL", "cap": "PASS"}}

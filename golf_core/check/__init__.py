@@ -8,7 +8,7 @@ Modules, one concept each:
 * ``flip``      the flip test over a black box ``E(stream) -> Outcome``
 * ``sweep``     the vocabulary sweep (normalization of what is scored)
 * ``ledger``    score-before-update from the eval ledger
-* ``pipeline``  the post-training pipeline as that black box
+* ``posttrain`` the post-training pipeline as that black box
 * ``audit``     the rules and their verdicts
 * ``report``    the table and ``compliance.json``
 * ``api``       ``check_recipe`` / ``check_run_dir``

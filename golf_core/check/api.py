@@ -35,7 +35,7 @@ from ..recipe import Recipe
 from .audit import Facts, decide
 from .flip import FLOOR, SAFETY, FlipReport, Outcome, run_flip
 from .ledger import audit_ledgers
-from .pipeline import PostTraining, Trained, snapshot_trained
+from .posttrain import PostTraining, Trained, snapshot_trained
 from .probes import choose_probes
 from .report import CheckReport
 from .stream import StreamContext
@@ -56,8 +56,9 @@ class CheckOptions:
 
     probes: flip positions (besides the two base runs); flip_targets: targets in the flip stream
     (default ``FLIP_WINDOWS * [eval] seq_len``); safety / floor: the tolerance rule; seed: probe
-    and flip-token randomness; reuse_artifact: see the module docstring; sweep: ``"auto"`` (sweep
-    when the logit tap cannot verify normalization), ``"on"`` or ``"off"``; echo: print progress.
+    and flip-token randomness; reuse_artifact: see the module docstring; sweep: ``"off"``,
+    ``"auto"`` (sweep when the logit tap cannot verify normalization) or ``"on"``: one eval run per
+    token id, so opt-in; echo: print progress.
     """
 
     probes: int = 8
@@ -66,7 +67,7 @@ class CheckOptions:
     floor: float = FLOOR
     seed: int = 0
     reuse_artifact: bool = True
-    sweep: str = "auto"
+    sweep: str = "off"
     echo: bool = True
 
 
@@ -139,6 +140,7 @@ class _FlipRun:
         self.outcomes: list[Outcome] = []
         self.reuse = False
         self.pinned: Optional[tuple] = None
+        self.eval_rep: Optional[FlipReport] = None
 
     def run(self, stream: torch.Tensor, watch=(), *, reuse: bool = False, probe: bool = False) -> Outcome:
         path = self.E.work_dir / "probe.bin" if probe else None
@@ -156,9 +158,13 @@ class _FlipRun:
             base = self.run(stream, reuse=reusable and opts.reuse_artifact)
         n = int(stream.numel()) - 1
         self.reuse = bool(opts.reuse_artifact and self.E.whole and not _reads_before_eval(base))
+        from ..eval.windows import WindowSchedule
+
+        ev = ctx.recipe.eval
+        sched = WindowSchedule(n, ev.seq_len, ev.stride)
         probes = choose_probes(n, _events(base, "score"), _events(base, "update"), _rank_first_targets(ctx, n),
-                               stride=ctx.recipe.eval.stride or ctx.recipe.eval.seq_len,
-                               max_probes=opts.probes, seed=opts.seed)
+                               stride=ev.stride or ev.seq_len, max_probes=opts.probes, seed=opts.seed,
+                               windows=list(zip(sched.score_lo().tolist(), sched.score_hi().tolist())))
         _say(ctx, opts, f"check: flip test on {n} targets, {len(probes)} probes, "
                         f"{'whole pipeline per probe' if self.E.whole and not self.reuse else 'eval-time runs per probe'}")
         base2 = self.run(stream, [p.j - 1 for p in probes])
@@ -167,6 +173,15 @@ class _FlipRun:
                        ctx.recipe.data.vocab_size, base=base, base2=base2, seed=opts.seed, safety=opts.safety,
                        floor=opts.floor, progress=(lambda m: _say(ctx, opts, m)))
         rep.note = (rep.note + "; " if rep.note else "") + f"{time.time() - t0:.1f} s"
+        self.eval_rep = None
+        if self.E.whole and not self.reuse:
+            # the same flips at eval time alone: which stage leaks
+            self.E.restore(self.pinned)
+            _say(ctx, opts, "check: the same probes at eval time alone (base artifact)")
+            base3 = self.run(stream, [p.j - 1 for p in probes], reuse=True)   # eval-time noise floor
+            self.eval_rep = run_flip(lambda x, w: self.run(x, w, reuse=True, probe=True), stream, probes,
+                                     ctx.recipe.data.vocab_size, base=base2, base2=base3, seed=opts.seed,
+                                     safety=opts.safety, floor=opts.floor, progress=(lambda m: _say(ctx, opts, m)))
         return rep, base2
 
     def sweep(self, stream: torch.Tensor, base: Outcome) -> tuple[list[SweepResult], Optional[str]]:
@@ -174,7 +189,7 @@ class _FlipRun:
         norm = base.info.get("norm")
         verified = norm is not None and norm.rows_ok > 0 and norm.rows_bad == 0
         if opts.sweep == "off":
-            return [], "sweep off"
+            return [], f"--sweep on: {ctx.recipe.data.vocab_size} eval runs" if not verified else None
         if opts.sweep == "auto" and verified:
             return [], None
         row = _sweep_row(ctx, int(stream.numel()) - 1)
@@ -282,7 +297,7 @@ def check_recipe(recipe: Recipe, out_dir: Path, opts: Optional[CheckOptions] = N
             if same:
                 fr.outcomes.append(full)
             rep, base2 = fr.flip(flip_stream, full if same else None, reusable=not _reads_before_eval(full))
-            facts.flip = rep
+            facts.flip, facts.flip_eval = rep, fr.eval_rep
             facts.flip_scope = "whole post-training pipeline" + (
                 " (probes score the base artifact: no validation read before scoring)" if fr.reuse else "")
             facts.sweeps, facts.sweep_skipped = fr.sweep(flip_stream, full)
@@ -291,9 +306,9 @@ def check_recipe(recipe: Recipe, out_dir: Path, opts: Optional[CheckOptions] = N
                              evidence=_evidence(facts, out, result))
         if ctx.is_main:
             report.write(out)
-        shutil.rmtree(out / ".check", ignore_errors=True)
         return report
     finally:
+        shutil.rmtree(out / ".check", ignore_errors=True)
         ctx.log.close()
 
 
@@ -362,7 +377,11 @@ def check_run_dir(run_dir: Path, out_dir: Optional[Path] = None, opts: Optional[
         events: list[dict[str, Any]] = []
         if ledger_path.is_file():
             events = [json.loads(line) for line in ledger_path.read_text().splitlines() if line.strip()]
-            facts.ledgers.append(("the run's eval_ledger.jsonl", audit_ledgers({0: events})))
+            from .ledger import audit_ledger
+
+            one_of_many = facts.world_size > 1   # the file holds rank 0's ledger only
+            facts.ledgers.append(("the run's eval_ledger.jsonl" + (" (rank 0)" if one_of_many else ""),
+                                  audit_ledger(events, check_scored=not one_of_many)))
         full_stream = StreamContext.derive(ctx, None).eval_stream()
         updates = [e for e in events if e.get("event") == "update"]
         flip_stream = truncate_stream(full_stream, flip_targets_for(ctx, updates, opts), recipe.eval.seq_len)
@@ -379,7 +398,7 @@ def check_run_dir(run_dir: Path, out_dir: Optional[Path] = None, opts: Optional[
             facts.violations += base.info.get("violations", [])
         else:
             rep, _ = fr.flip(flip_stream, base)
-            facts.flip = rep
+            facts.flip, facts.flip_eval = rep, fr.eval_rep
             facts.flip_scope = ("whole post-training pipeline (weights from the final checkpoint)" if trained else
                                 "eval-time adaptation (decode + scoring of artifact.bin; no trained weights in the "
                                 "run directory: pre-quant judged from result.json)")
@@ -389,15 +408,16 @@ def check_run_dir(run_dir: Path, out_dir: Optional[Path] = None, opts: Optional[
                              evidence=_evidence(facts, out, result))
         if ctx.is_main:
             report.write(out)
-        shutil.rmtree(work, ignore_errors=True)
         return report
     finally:
+        shutil.rmtree(work, ignore_errors=True)
         ctx.log.close()
 
 
 def _evidence(f: Facts, out: Path, result: dict[str, Any]) -> dict[str, Any]:
     return {
         "flip": None if f.flip is None else {**f.flip.as_dict(), "scope": f.flip_scope},
+        "flip_eval_time": None if f.flip_eval is None else f.flip_eval.as_dict(),
         "flip_skipped": f.flip_skipped,
         "sweeps": [s.as_dict() for s in f.sweeps],
         "hardware": {"device": f.device, "world_size": f.world_size},

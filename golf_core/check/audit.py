@@ -63,6 +63,7 @@ class Facts:
     """Everything the verdicts are decided from (gathered by ``golf_core.check.api``).
 
     flip / flip_scope / flip_skipped: the flip test, what it covered, or why it did not run;
+    flip_eval: the same probes at eval time alone, when ``flip`` re-ran the whole pipeline;
     tracks: each plugin's declared legality track; norm / sweeps / adapter / vocab_size: the
     normalization evidence; ledgers: ``(label, LedgerAudit)`` per audited ledger; violations:
     legality errors the sessions raised; coverage: per-target counts of the full scoring (or
@@ -71,6 +72,7 @@ class Facts:
     """
 
     flip: Optional[FlipReport] = None
+    flip_eval: Optional[FlipReport] = None
     flip_scope: str = ""
     flip_skipped: Optional[str] = None
     tracks: dict[str, str] = field(default_factory=dict)
@@ -103,8 +105,29 @@ def judged_hardware(device: str, world_size: int) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
+def _flip_text(rep: FlipReport) -> str:
+    """One flip test in words: its worst violation and counts, or what it checked."""
+    bad = rep.violations
+    moved = sum(p.moved for p in rep.probes)
+    checked = sum(p.checked for p in rep.probes)
+    if bad:
+        worst = max(bad, key=lambda p: (p.aborted is None, p.max_delta))
+        if worst.aborted is not None and worst.moved == 0:
+            ev = f"flip at j={worst.probe.j} ({worst.probe.kind}): adapter aborted: {worst.aborted}"
+        else:
+            ev = f"probe t={worst.worst_t} moved by {worst.max_delta:.3g} nats at j={worst.probe.j} ({worst.probe.kind})"
+        return (f"{ev}; {len(bad)}/{len(rep.probes)} probes violate, {moved:,} of {checked:,} earlier scores moved "
+                f"(tol {rep.tolerance:.1e})")
+    kinds = ",".join(sorted({p.probe.kind for p in rep.probes}))
+    rows = sum(p.row_checked for p in rep.probes)
+    return (f"{len(rep.probes)} probes ({kinds}): 0 of {checked:,} earlier scores moved"
+            f"{f', {rows} t=j rows compared' if rows else ''} (noise {rep.noise:.1e}, tol {rep.tolerance:.1e})")
+
+
 def rule_causality(f: Facts) -> Rule:
-    """C1 from the flip test (and the plugins' own declarations)."""
+    """C1 from the flip test (and the plugins' own declarations). When every probe re-ran the
+    whole pipeline, the same probes also ran at eval time alone (the base artifact scored on the
+    flipped stream), so the table says which stage leaks."""
     declared = sorted(n for n, t in f.tracks.items() if t == "not-causal")
     decl = f"; declared not-causal: {', '.join(declared)}" if declared else ""
     if f.flip is None:
@@ -114,27 +137,19 @@ def rule_causality(f: Facts) -> Rule:
     rep = f.flip
     d = rep.as_dict()
     d["scope"] = f.flip_scope
-    scope = f" over the {f.flip_scope}" if f.flip_scope else ""
+    if f.flip_eval is not None:
+        d["eval_time"] = f.flip_eval.as_dict()
     if not rep.probes:
         return Rule("causality", NOT_CHECKED, f"no probe position in a stream of {rep.num_targets} targets", d)
-    bad = rep.violations
+    scope = f" over the {f.flip_scope}" if f.flip_scope else ""
+    if f.flip_eval is not None:
+        ev = f"eval time (artifact fixed): {_flip_text(f.flip_eval)}; whole pipeline: {_flip_text(rep)}"
+        bad = bool(rep.violations or f.flip_eval.violations)
+    else:
+        ev = _flip_text(rep) + scope
+        bad = bool(rep.violations)
     if bad:
-        worst = max(bad, key=lambda p: (p.aborted is None, p.max_delta))
-        if worst.aborted is not None and worst.moved == 0:
-            ev = f"flip at j={worst.probe.j} ({worst.probe.kind}): adapter aborted: {worst.aborted}"
-        else:
-            ev = (f"probe t={worst.worst_t} moved by {worst.max_delta:.3g} nats at j={worst.probe.j} "
-                  f"({worst.probe.kind})")
-        moved = sum(p.moved for p in rep.probes)
-        checked = sum(p.checked for p in rep.probes)
-        ev += (f"; {len(bad)}/{len(rep.probes)} probes violate, {moved:,} of {checked:,} earlier scores moved"
-               f" (tol {rep.tolerance:.1e}){scope}{decl}")
-        return Rule("causality", FAIL, ev, d)
-    kinds = ",".join(sorted({p.probe.kind for p in rep.probes}))
-    checked = sum(p.checked for p in rep.probes)
-    rows = sum(p.row_checked for p in rep.probes)
-    ev = (f"{len(rep.probes)} probes ({kinds}): 0 of {checked:,} earlier scores moved"
-          f"{f', {rows} t=j rows compared' if rows else ''} (noise {rep.noise:.1e}, tol {rep.tolerance:.1e}){scope}")
+        return Rule("causality", FAIL, ev + decl, d)
     if declared:
         return Rule("causality", FAIL, f"no probe moved, but{decl.lstrip(';')}; {ev}", d)
     return Rule("causality", PASS, ev, d)
@@ -167,7 +182,8 @@ def rule_normalization(f: Facts) -> Rule:
         lead = (f"{n.rows_bad:,} rows where the adapter transforms the model's logits; " if n.rows_bad else
                 f"adapter {f.adapter or '?'} computes its own logits; ")
         return Rule("normalization", PASS, lead + sweep_ev, d)
-    why = f" ({f.sweep_skipped})" if f.sweep_skipped else ""
+    why = f" (run with {f.sweep_skipped})" if f.sweep_skipped and f.sweep_skipped.startswith("--") else (
+        f" ({f.sweep_skipped})" if f.sweep_skipped else "")
     if n.rows_bad:
         w = n.worst
         at = f" at t={w[0] + 1}: {w[1]:.4f} vs {w[2]:.4f}" if w else ""
@@ -192,6 +208,8 @@ def rule_score_before_update(f: Facts) -> Rule:
     if not f.ledgers:
         return Rule("score_before_update", NOT_CHECKED, "no eval ledger", d)
     lab, a = f.ledgers[0]
+    if a.ranks > 1:
+        lab = f"{lab}, {a.ranks} ranks"
     if a.updates:
         ev = (f"{a.scores:,} score / {a.updates:,} update events ({lab}): every update read only scored targets "
               f"and preceded only later targets' scores")
@@ -245,7 +263,10 @@ def rule_no_validation(f: Facts) -> Rule:
 
 
 def _plugin_from_reason(reason: str) -> str:
-    return reason.split(":")[0].strip() or "?" if reason else "?"
+    """Reads recorded by a plain run (result.json) have no plugin name; plugins start their
+    reason with it by convention ("prequant-ttt: ...")."""
+    head = (reason or "").split(":")[0].strip()
+    return head or "?"
 
 
 def rule_artifact_cap(f: Facts) -> Rule:

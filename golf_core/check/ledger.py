@@ -18,13 +18,14 @@ from typing import Any, Iterable, Optional
 class LedgerAudit:
     """The verdict on one or more ranks' ledgers.
 
-    scores / updates: event counts; problems: one line per violation (first few kept);
-    ok: no violation.
+    scores / updates: event counts (all ranks); problems: one line per violation (first few
+    kept); ranks: ledgers audited; ok: no violation.
     """
 
     scores: int = 0
     updates: int = 0
     problems: list[str] = field(default_factory=list)
+    ranks: int = 1
 
     @property
     def ok(self) -> bool:
@@ -32,8 +33,15 @@ class LedgerAudit:
         return not self.problems
 
 
-def audit_ledger(events: Iterable[dict[str, Any]], rank: Optional[int] = None, keep: int = 5) -> LedgerAudit:
-    """Check one rank's ledger (see the module docstring)."""
+def audit_ledger(events: Iterable[dict[str, Any]], rank: Optional[int] = None, keep: int = 5,
+                 scored_before: Optional[list[list[tuple[int, int]]]] = None, check_scored: bool = True) -> LedgerAudit:
+    """Check one rank's ledger (see the module docstring).
+
+    :param scored_before: for the k-th update, the targets scored before it on *every* rank (an
+        update is a barrier: all ranks update on the same chunk); default: this rank's own.
+    :param check_scored: False for one rank's ledger of a multi-rank run whose other ledgers are
+        lost (``eval_ledger.jsonl`` holds rank 0's): its updates cover other ranks' scores.
+    """
     out = LedgerAudit()
     where = f" on rank {rank}" if rank is not None else ""
     frontier = 0          # every later score must start at or after this target
@@ -49,7 +57,9 @@ def audit_ledger(events: Iterable[dict[str, Any]], rank: Optional[int] = None, k
             if version is not None and int(version) != updates_done:
                 _add(out, keep, f"update of targets [{lo}, {hi}) at state version {version} after {updates_done} "
                                 f"update(s){where}: versions do not count the updates")
-            if not any(a <= lo and hi <= b for a, b in scored):
+            known = scored_before[updates_done] if scored_before is not None and updates_done < len(scored_before) \
+                else scored
+            if check_scored and not any(a <= lo and hi <= b for a, b in known):
                 _add(out, keep, f"update of targets [{lo}, {hi}){where} reads targets not all scored before it")
             updates_done += 1
             if hi > frontier:
@@ -69,14 +79,37 @@ def audit_ledger(events: Iterable[dict[str, Any]], rank: Optional[int] = None, k
 
 def audit_ledgers(ledgers: dict[int, list[dict[str, Any]]], keep: int = 5) -> LedgerAudit:
     """Check every rank's ledger; counts and problems summed."""
-    total = LedgerAudit()
+    total = LedgerAudit(ranks=max(1, len(ledgers)))
+    union = _scored_before_updates(ledgers) if len(ledgers) > 1 else None
     for rank, events in sorted(ledgers.items()):
-        a = audit_ledger(events, rank if len(ledgers) > 1 else None, keep)
+        a = audit_ledger(events, rank if len(ledgers) > 1 else None, keep, union)
         total.scores += a.scores
         total.updates += a.updates
         for p in a.problems:
             _add(total, keep, p)
     return total
+
+
+def _scored_before_updates(ledgers: dict[int, list[dict[str, Any]]]) -> list[list[tuple[int, int]]]:
+    """For the k-th update of the ranks, the targets all ranks scored before their k-th update."""
+    per_rank: list[list[list[tuple[int, int]]]] = []
+    for events in ledgers.values():
+        before, scored = [], []
+        for ev in events:
+            if ev.get("event") == "update":
+                before.append(list(scored))
+            elif ev.get("event") == "score":
+                scored = _merge(scored, int(ev["targets"][0]), int(ev["targets"][1]))
+        per_rank.append(before)
+    n = max((len(b) for b in per_rank), default=0)
+    out = []
+    for k in range(n):
+        merged: list[tuple[int, int]] = []
+        for b in per_rank:
+            for lo, hi in (b[k] if k < len(b) else []):
+                merged = _merge(merged, lo, hi)
+        out.append(merged)
+    return out
 
 
 def _merge(ranges: list[tuple[int, int]], lo: int, hi: int) -> list[tuple[int, int]]:

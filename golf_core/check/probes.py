@@ -7,8 +7,10 @@ log-probability of the *original* token at ``t = j`` may not move either.
 
 Probes come from the base run's own ledger, so they sit where an adapter's state changes:
 
-* ``batch-inner``: inside the scored block of the first window of a batch that has several
-  windows (catches state shared across a batch: #1306's batch-shared delta);
+* ``batch-inner``: the middle of the scored block of a window that is neither the stream's first
+  nor its batch's last (its targets are context of later windows of the same batch: catches state
+  shared across a batch, #1306's batch-shared delta; and earlier targets of its own window are
+  scored with it: catches #1229's scored-position delta);
 * ``chunk-next``: the first target after an update's chunk (an update reading one token too far);
 * ``batch-last``: the last target of a batch (state fitted on the batch's scored positions, #1229);
 * ``rank``: the first target of each later rank's share, and the last of the rank before;
@@ -42,9 +44,22 @@ def _middle(items: Sequence[Any]) -> Optional[Any]:
     return items[min(len(items) - 1, max(1, len(items) // 3))]
 
 
+def _inner_target(batch: tuple[int, int], windows: Optional[Sequence[tuple[int, int]]], stride: int) -> int:
+    lo, hi = batch
+    if windows:
+        inside = [w for w in windows if lo <= w[0] and w[1] <= hi and w[1] > w[0]]
+        cands = [w for w in inside[:-1] if w[0] > 0] or inside[:-1] or inside
+        if cands:
+            a, b = cands[len(cands) // 2]
+            return a + max(1, (b - a) // 2) if b - a > 1 else a
+    block = min(stride, hi - lo)
+    return lo + max(1, block // 2)
+
+
 def choose_probes(num_targets: int, score_events: Sequence[dict[str, Any]],
                   update_events: Sequence[dict[str, Any]] = (), rank_first_targets: Iterable[int] = (),
-                  stride: int = 1, max_probes: int = 8, seed: int = 0) -> list[Probe]:
+                  stride: int = 1, max_probes: int = 8, seed: int = 0,
+                  windows: Optional[Sequence[tuple[int, int]]] = None) -> list[Probe]:
     """Up to ``max_probes`` distinct probes for a stream of ``num_targets`` targets.
 
     :param score_events: the base run's ``score`` ledger events (``targets`` = [lo, hi) of
@@ -52,6 +67,8 @@ def choose_probes(num_targets: int, score_events: Sequence[dict[str, Any]],
     :param update_events: its ``update`` events.
     :param rank_first_targets: first target index of every rank's share after rank 0.
     :param stride: the eval stride (targets a window scores past the first window).
+    :param windows: every window's scored targets ``(lo, hi)``, in order (the schedule's); without
+        them the inner probe sits half a stride into the batch.
     """
     n = int(num_targets)
     cands: dict[str, list[int]] = {k: [] for k in PRIORITY}
@@ -60,8 +77,7 @@ def choose_probes(num_targets: int, score_events: Sequence[dict[str, Any]],
     mid = _middle(multi) or _middle(batches)
     if mid is not None:
         lo, hi = mid
-        block = min(stride, hi - lo)
-        cands["batch-inner"].append(lo + max(1, block // 2) + 1)   # target lo + block/2
+        cands["batch-inner"].append(_inner_target(mid, windows, stride) + 1)
         cands["batch-last"].append(hi)                            # target hi - 1
         cands["batch-first"].append(lo + 1)                       # target lo
     for ev in list(update_events)[:2]:

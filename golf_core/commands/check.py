@@ -16,8 +16,9 @@ a rule fails.
                                 truncated validation stream twice as is (noise floor -> tolerance),
                                 then once per probe with token j changed; no score at t < j (nor
                                 log p of the original token at t = j) may move
-  normalization                 reported NLL = -log softmax over the whole vocabulary (logit tap),
-                                else a vocabulary sweep (sum over ids of the scored p = 1)
+  normalization                 reported NLL = -log softmax over the whole vocabulary (logit tap on
+                                compute_logits/forward_logits); with --sweep, the sum over every
+                                token id of the scored p at one row (one eval run per id) = 1
   score_before_update           the eval ledger: updates read scored targets only, and never
                                 precede the scoring of an earlier target
   scored_once                   coverage exactly 1 for every target
@@ -34,7 +35,7 @@ EXAMPLES = """\
 examples:
   golf check recipes/pr1229.toml --tiny            fails causality (scored-position SLOT)
   golf check runs/pr1394-seed1337                  audit a finished run
-  golf check pr1413 --tiny --probes 12 --sweep on
+  golf check pr1229 --tiny --sweep on              also fails normalization (sum of p != 1)
 """
 
 
@@ -77,8 +78,9 @@ def register(subparsers) -> None:
     p.add_argument("--probes", type=int, default=8, help="flip-test probes (default 8)")
     p.add_argument("--flip-tokens", type=int, default=None, metavar="N",
                    help="targets in the flip test's truncated stream (default 8 eval windows)")
-    p.add_argument("--sweep", choices=("auto", "on", "off"), default="auto",
-                   help="vocabulary sweep for normalization: auto = when the logit tap cannot verify it (default)")
+    p.add_argument("--sweep", choices=("off", "auto", "on"), default="off",
+                   help="vocabulary sweep for normalization, one eval run per token id: off (default), "
+                        "auto = when the logit tap cannot verify it, on = always")
     p.add_argument("--full-pipeline", action="store_true",
                    help="re-run pre-quant and quantization for every probe even when nothing before scoring reads validation data")
     p.add_argument("--seed", type=int, default=0, help="probe and flip-token seed")

@@ -53,6 +53,8 @@ def evaluate_artifact(path: Path, data_root: Optional[str] = None, allow_version
     dropped = check_plugins(art.plugins, reg, str(path), allow_version_mismatch)
     recipe_data = json.loads(json.dumps(recipe_data))
     recipe_data["plugins"] = [p for p in recipe_data.get("plugins", []) if p not in dropped]
+    for name in dropped:  # their [options] tables would name unknown plugins
+        recipe_data.get("options", {}).pop(name, None)
     if data_root:
         recipe_data.setdefault("data", {})["root"] = data_root
         for k in ("dataset_dir", "tokenizer_path"):

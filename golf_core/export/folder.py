@@ -56,7 +56,7 @@ def export_runs(run_dir: Path, out_dir: Path, compress: bool = True, info: Optio
     code_bytes = rebuilt.code_bytes
     (out / SCRIPT).write_bytes(rebuilt.script.encode("utf-8"))
 
-    tree = tree_for(rebuilt.plugins, {})
+    tree = rebuilt.tree or tree_for(rebuilt.plugins, {})
     imports = third_party_imports(collect_sources(rebuilt.modules, tree), tree)
     (out / "requirements.txt").write_text(requirements_text(imports))
 

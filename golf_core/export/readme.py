@@ -86,8 +86,18 @@ def readme_text(runs: list[RunRecord], sub: dict[str, Any], code_bytes: int, com
     out.append(f"- validation reads outside the eval phase: {len(reads)}" + (
         " (" + "; ".join(f"{rd.get('phase')}: {rd.get('reason')}" for rd in reads[:5]) + ")" if reads else ""))
     out.append("")
-    if "golf_check" in comp:
-        out += ["`golf check` (compliance.json):", "", "```json", json.dumps(comp["golf_check"], indent=2, sort_keys=True), "```", ""]
+    for r in runs:
+        if r.compliance is None:
+            continue
+        c = r.compliance
+        out += [f"`golf check` (compliance.json{'' if len(runs) == 1 else f', seed {r.seed}'}): "
+                f"**{'passed' if c.get('passed') else 'FAILED'}**", "",
+                "| rule | verdict | evidence |", "|---|---|---|"]
+        for rule in c.get("rules", []):
+            if isinstance(rule, dict):
+                ev = " ".join(str(rule.get("evidence", "")).split()).replace("|", "/")
+                out.append(f"| {rule.get('title') or rule.get('rule')} | {rule.get('verdict')} | {ev} |")
+        out.append("")
 
     data = recipe.get("data", {})
     out += ["## Reproduce", "", "```",

@@ -31,6 +31,7 @@ class RebuiltScript:
     recorded_bytes: Optional[int]
     exact: bool
     warnings: list[str] = field(default_factory=list)
+    tree: Optional[SourceTree] = None
 
     @property
     def code_bytes(self) -> int:
@@ -99,7 +100,7 @@ def rebuild_script(run: RunRecord, compress: bool = True, allow_changed_code: bo
             raise ExportError(msg + "; pass --allow-changed-code to ship it anyway")
         warnings.append(msg)
     recorded_bytes = run.result.get("code_bytes") if code is not None else None
-    return RebuiltScript(script, names, plugins, compress, recorded_bytes, exact, warnings)
+    return RebuiltScript(script, names, plugins, compress, recorded_bytes, exact, warnings, tree)
 
 
 def _all_reachable(plugins: list[PluginRef], tree: SourceTree) -> list[str]:

@@ -83,10 +83,16 @@ def _compliance(runs: list[RunRecord]) -> dict[str, Any]:
         "checks": checks,
         "passed": all(lg.get("passed", False) for lg in legal) if legal else False,
     }
-    probes = [r.compliance for r in runs if r.compliance is not None]
-    if probes:
-        out["golf_check"] = probes[0] if len(probes) == 1 else {str(r.seed): r.compliance for r in runs if r.compliance}
+    checked = {str(r.seed): check_summary(r.compliance) for r in runs if r.compliance is not None}
+    if checked:
+        out["golf_check"] = next(iter(checked.values())) if len(runs) == 1 else checked
     return out
+
+
+def check_summary(compliance: dict[str, Any]) -> dict[str, Any]:
+    """The verdicts of a ``golf check`` compliance.json: ``{passed, failed, rules: {id: verdict}}``."""
+    rules = {str(r.get("rule")): r.get("verdict") for r in compliance.get("rules", []) if isinstance(r, dict)}
+    return {"passed": compliance.get("passed"), "failed": list(compliance.get("failed", [])), "rules": rules}
 
 
 def submission_json(runs: list[RunRecord], code_bytes: int, info: Optional[SubmissionInfo] = None) -> dict[str, Any]:
@@ -130,6 +136,4 @@ def submission_json(runs: list[RunRecord], code_bytes: int, info: Optional[Submi
 
 def _blurb(run: RunRecord) -> str:
     plugins = run.result.get("plugins", [])
-    meta = run.recipe.get("meta", {})
-    stack = ", ".join(plugins) if plugins else "the naive baseline"
-    return f"golf recipe ({meta.get('source') or 'custom'}): {stack}."
+    return "golf stack: " + (" -> ".join(plugins) if plugins else "the naive baseline") + "."

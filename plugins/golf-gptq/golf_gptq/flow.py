@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from golf_core import StashKey
-from golf_core.quant.accounting import code_bytes_for
+from golf_core.export.shipping import ship_run
 from golf_core.pipeline import artifact_for, default_compress as pipeline_default_compress
 from golf_core.quant.artifact import pack_artifact
 from golf_core.quant.dequant import Decoder, dequantize
@@ -90,7 +90,7 @@ def run_gptq(model: nn.Module, ctx: Any, opts: GPTQOptions, transform: Optional[
     fit_info = None
     k = opts.clip_sigmas
     if ctx.recipe.artifact.fit:
-        code = code_bytes_for(ctx.plugins)
+        code = ship_run(ctx).code_bytes  # the train_gpt.py that `golf export` writes for this run
         cap = ctx.recipe.artifact.cap_bytes
 
         def artifact_bytes(kk: float) -> int:

@@ -13,23 +13,23 @@ FIT_TOL = 0.005
 @pytest.mark.slow
 def test_budget_fit_lands_just_under_the_cap(tmp_path):
     from golf_core.pipeline import run_recipe
-    from golf_core.quant import code_bytes
+    from golf_core.export.shipping import ship_recipe
+    from golf_core.plugins import activate
     from golf_core.recipe import apply_override, validate_recipe_data
     from golf_core.tiny import apply_tiny
 
     # --tiny baseline (9 x 64, vocab 1024): ~260k int6 weights + a 65k int8 embedding. A model
     # budget of 110 kB is well below its size at k = 12.85, so the fit must raise k.
-    code = code_bytes(["golf_core", "golf_gptq"])
-    cap = code + 110_000
-    data = apply_tiny({"plugins": ["gptq"], "artifact": {"fit": True, "cap_bytes": cap, "compressor": "brotli",
-                                                         "byte_shuffle": True}})
+    data = apply_tiny({"plugins": ["gptq"], "artifact": {"fit": True, "compressor": "brotli", "byte_shuffle": True}})
     for o in ("train.iterations=12", "train.warmup_steps=1", "eval.max_tokens=4097", "train.log_every=0"):
         apply_override(data, o)
     recipe = validate_recipe_data(data, "gptq-fit.toml")
     recipe.tiny = True
+    code = ship_recipe(recipe, activate(recipe)).code_bytes  # upper bound of the run's code bytes
+    cap = recipe.artifact.cap_bytes = code + 110_000
     out = tmp_path / "run"
     result = run_recipe(recipe, out, echo=False, progress=False)
-    assert abs(result["code_bytes"] - code) < 2_000  # golf_core + golf_gptq, shipped as lzma + base85
+    assert result["code_bytes"] == result["code"]["code_bytes"] <= code  # what the run used, within the bound
     assert result["under_cap"] and cap * (1 - FIT_TOL) <= result["artifact_bytes"] <= cap, result["artifact_bytes"]
     fit = result["gptq"]["fit"]
     assert fit["k"] > 12.85 and fit["converged"]
