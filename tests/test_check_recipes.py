@@ -75,7 +75,7 @@ def test_pr1306_fails_batch_shared_delta_and_prequant_ttt_on_val(checked):
     # with validation reads before scoring every probe re-runs pre-quant TTT on the flipped stream,
     # and nearly every earlier score moves; the same probes at eval time alone (the artifact fixed)
     # show the batch-shared delta's own leak
-    assert "whole pipeline: probe t=" in c.evidence and "eval time (artifact fixed): probe t=" in c.evidence
+    assert "post-training pipeline: probe t=" in c.evidence and "eval time (artifact fixed): probe t=" in c.evidence
     whole, alone = c.details["probes"], c.details["eval_time"]["probes"]
     assert all(p["violated"] for p in whole)
     assert any(p["violated"] and p["kind"] == "batch-inner" for p in alone)

@@ -67,8 +67,9 @@ def runs(tmp_path_factory, demo_data):
     root = tmp_path_factory.mktemp("runs")
     out = {}
     try:
-        for name in ("valnudge", "sneak"):
-            data = apply_tiny(load_recipe_text(f"plugins = ['{name}']\n", f"{name}.toml").to_dict())
+        for name in ("valnudge", "sneak", "plain"):
+            plugins = [] if name == "plain" else [name]
+            data = apply_tiny(load_recipe_text(f"plugins = {plugins!r}\n", f"{name}.toml").to_dict())
             for o in SHORT:
                 apply_override(data, o)
             recipe = validate_recipe_data(data, f"{name}.toml")
@@ -118,3 +119,16 @@ def test_unrecorded_validation_load_is_caught(runs, tmp_path):
     v = rep.rule("no_validation_before_scoring")
     assert v.verdict == FAIL and "unrecorded load of the validation stream in phase pre_quant: sneak" in v.evidence
     assert rep.rule("causality").verdict == FAIL
+
+
+@pytest.mark.slow
+def test_full_pipeline_per_probe_on_request(runs, tmp_path):
+    # no validation read before scoring: by default the probes score the base artifact; with
+    # reuse_artifact=False every probe re-runs pre-quant and quantization from the checkpoint,
+    # and the same probes also run at eval time alone
+    rep = check_run_dir(runs["plain"], tmp_path, CheckOptions(probes=2, echo=False, reuse_artifact=False))
+    c = rep.rule("causality")
+    assert c.verdict == PASS, rep.table()
+    assert c.evidence.startswith("eval time (artifact fixed): 2 probes")
+    assert "whole post-training pipeline (weights from the final checkpoint): 2 probes" in c.evidence
+    assert rep.passed

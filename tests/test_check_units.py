@@ -10,7 +10,6 @@ import math
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from golf_core.check import (FAIL, NOT_CHECKED, NOT_JUDGED, PASS, AuditSession, CheckReport, Facts, LogitTap, NormStats,

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
 import torch
 
 from .. import rundir
@@ -143,6 +142,7 @@ class _FlipRun:
         self.eval_rep: Optional[FlipReport] = None
 
     def run(self, stream: torch.Tensor, watch=(), *, reuse: bool = False, probe: bool = False) -> Outcome:
+        """One run of the black box, kept for the facts (probes write their artifact aside)."""
         path = self.E.work_dir / "probe.bin" if probe else None
         out = self.E(stream, watch, reuse_artifact=reuse, artifact_path=path)
         self.outcomes.append(out)
@@ -185,6 +185,8 @@ class _FlipRun:
         return rep, base2
 
     def sweep(self, stream: torch.Tensor, base: Outcome) -> tuple[list[SweepResult], Optional[str]]:
+        """The vocabulary sweep as ``opts.sweep`` asks (on the base artifact); returns the sweeps
+        and, when none ran although the tap could not verify normalization, how to run one."""
         ctx, opts = self.ctx, self.opts
         norm = base.info.get("norm")
         verified = norm is not None and norm.rows_ok > 0 and norm.rows_bad == 0
@@ -229,9 +231,9 @@ def _hardware(ctx: RunContext) -> str:
 def check_recipe(recipe: Recipe, out_dir: Path, opts: Optional[CheckOptions] = None, *, reg: Any = None) -> CheckReport:
     """Train ``recipe``, run it, run the flip test and sweep, decide every rule; write the run
     files and ``compliance.json`` into ``out_dir``."""
+    from ..export.shipping import ship_run
     from ..model import count_parameters
     from ..pipeline import build_model, legality_summary, make_context, manifest, seed_everything
-    from ..quant.accounting import code_bytes_for
     from ..train.loop import train
 
     opts = opts or CheckOptions()
@@ -256,7 +258,11 @@ def check_recipe(recipe: Recipe, out_dir: Path, opts: Optional[CheckOptions] = N
         E = PostTraining(ctx, out / ".check", trained=trained)
         _say(ctx, opts, "check: the run (pre-quant, artifact, scoring on the recipe's validation stream)")
         full = E(None, artifact_path=out / rundir.ARTIFACT, log=ctx.log)
-        code_bytes = code_bytes_for(ctx.plugins)
+        # as golf run counts it: the script golf export writes, once the run imported what it uses
+        # (golf run also shows progress displays, which the check's runs do not)
+        import golf_core.progress  # noqa: F401
+
+        code_bytes = ship_run(ctx).code_bytes
         model_bytes = int(full.info["model_bytes"])
         final = full.info["result"]
         reads = trained.reads + full.info["reads"]
@@ -399,7 +405,9 @@ def check_run_dir(run_dir: Path, out_dir: Optional[Path] = None, opts: Optional[
         else:
             rep, _ = fr.flip(flip_stream, base)
             facts.flip, facts.flip_eval = rep, fr.eval_rep
-            facts.flip_scope = ("whole post-training pipeline (weights from the final checkpoint)" if trained else
+            facts.flip_scope = ("whole post-training pipeline (weights from the final checkpoint)" + (
+                                    "; probes score the base artifact: no validation read before scoring" if fr.reuse
+                                    else "") if trained else
                                 "eval-time adaptation (decode + scoring of artifact.bin; no trained weights in the "
                                 "run directory: pre-quant judged from result.json)")
             facts.sweeps, facts.sweep_skipped = fr.sweep(flip_stream, base)

@@ -143,7 +143,7 @@ def rule_causality(f: Facts) -> Rule:
         return Rule("causality", NOT_CHECKED, f"no probe position in a stream of {rep.num_targets} targets", d)
     scope = f" over the {f.flip_scope}" if f.flip_scope else ""
     if f.flip_eval is not None:
-        ev = f"eval time (artifact fixed): {_flip_text(f.flip_eval)}; whole pipeline: {_flip_text(rep)}"
+        ev = f"eval time (artifact fixed): {_flip_text(f.flip_eval)}; {f.flip_scope or 'whole pipeline'}: {_flip_text(rep)}"
         bad = bool(rep.violations or f.flip_eval.violations)
     else:
         ev = _flip_text(rep) + scope

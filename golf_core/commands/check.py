@@ -26,8 +26,8 @@ a rule fails.
   artifact_cap                  code + model bytes <= 16,000,000
   train_clock / eval_clock      600 s each, judged on 8xH100 only (elsewhere: not judged)
 
-RECIPE: trains it (with --tiny: the tiny sizes and 6 steps), runs it, writes a run directory
-(--out) and checks it. RUN_DIR: reads resolved.toml, artifact.bin, result.json; with a checkpoint
+RECIPE: trains it (with --tiny: the tiny sizes, 6 steps and a 4,096-target validation stream),
+runs it, writes a run directory (--out) and checks it. RUN_DIR: reads resolved.toml, artifact.bin, result.json; with a checkpoint
 of the run's last step the flip test covers the whole post-training pipeline, else eval time.
 """
 
@@ -77,7 +77,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", default=None, help="where the run files and compliance.json go (RUN_DIR: default the run directory)")
     p.add_argument("--probes", type=int, default=8, help="flip-test probes (default 8)")
     p.add_argument("--flip-tokens", type=int, default=None, metavar="N",
-                   help="targets in the flip test's truncated stream (default 8 eval windows)")
+                   help="targets in the flip test's truncated stream (default 8 eval windows, or 3 chunks "
+                        "when the adapter updates chunk by chunk)")
     p.add_argument("--sweep", choices=("off", "auto", "on"), default="off",
                    help="vocabulary sweep for normalization, one eval run per token id: off (default), "
                         "auto = when the logit tap cannot verify it, on = always")
