@@ -46,3 +46,7 @@ class Stash:
 
     def __len__(self) -> int:
         return len(self._data)
+
+    def items(self) -> list[tuple[StashKey[Any], Any]]:
+        """Every (key, value) pair (e.g. to copy a run's plugin state for a re-run)."""
+        return list(self._data.items())

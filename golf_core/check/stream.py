@@ -83,7 +83,7 @@ def copy_stash(stash: Stash) -> Stash:
     import copy
 
     out = Stash()
-    for key, value in list(stash._data.items()):  # noqa: SLF001 - Stash has no public iteration
+    for key, value in stash.items():
         try:
             out[key] = copy.deepcopy(value)
         except Exception:  # noqa: BLE001 - best effort: share what cannot be copied

