@@ -11,7 +11,7 @@ from golf_core.train.loop import train
 from golf_core.train.testing import flat_params, make_train_context, max_abs_diff, synthetic_shards, tiny_recipe
 from golf_ema import plugin as ema_plugin
 
-_build = getattr(T, "build_model", None) or getattr(T, "build_tiny_model")  # the core helper's name
+_build = T.build_model
 
 
 class Watch:

@@ -12,7 +12,7 @@ from golf_core.train.testing import flat_params, make_train_context, max_abs_dif
 from golf_muon_eq_r import STEP_KEY
 from golf_muon_eq_r import plugin as eqr_plugin
 
-_build = getattr(T, "build_model", None) or getattr(T, "build_tiny_model")  # the core helper's name
+_build = T.build_model
 
 
 class Crash:
