@@ -63,6 +63,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.checkpoint_every is not None:
         recipe.train.checkpoint_every = args.checkpoint_every
     result = run_recipe(recipe, out, resume=resume_ckpt, echo=not args.quiet)
+    from .train.distributed import destroy_distributed
+
+    destroy_distributed()  # under torchrun: every rank leaves together
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"val_bpb:{result['val_bpb']:.8f} artifact_bytes:{result['artifact_bytes']} "
               f"under_cap:{result['under_cap']} run_dir:{out}")

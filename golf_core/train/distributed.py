@@ -146,6 +146,8 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
 
 
 def destroy_distributed() -> None:
-    """Tear down the process group, if any."""
+    """Tear down the process group, if any, after a barrier (so no rank leaves while another is
+    still inside a collective: gloo then aborts the late rank with "terminate called")."""
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
