@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from golf_core.eval.score import score_fixed  # noqa: E402
-from golf_core.pipeline import load_artifact_into_fresh_model, make_context, make_session, run_recipe  # noqa: E402
+from golf_core.run import Run, make_context, make_session, run_recipe  # noqa: E402
 from golf_core.recipe import load_recipe  # noqa: E402
 
 STRIDE = 32
@@ -123,7 +123,7 @@ def main(argv=None) -> int:
     train_wall = time.time() - t0
     recipe = load_recipe(args.run_dir / "resolved.toml")
     ctx = make_context(recipe, None, echo=False)
-    base = load_artifact_into_fresh_model(args.run_dir / "artifact.bin", ctx)
+    base = Run(ctx).load_artifact(args.run_dir / "artifact.bin")
     base.eval()
 
     rows = []

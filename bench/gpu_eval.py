@@ -121,7 +121,8 @@ def main(argv=None) -> int:
     from golf_core.eval.session import EvalSession, eval_batch_seqs
     from golf_core.eval.windows import WindowSchedule
     from golf_core.model import count_parameters
-    from golf_core.pipeline import build_model, load_artifact_into_fresh_model, make_context, seed_everything
+    from golf_core.run import Run, make_context
+    from golf_core.run.scoring import score
     from golf_core.train.loop import grad_accum_steps
     from golf_core.train.testing import RecordingLog
 
@@ -159,14 +160,13 @@ def main(argv=None) -> int:
         ctx = make_context(recipe, None, echo=False)
         ctx.log = RecordingLog(echo=args.verbose)
         ctx._data = data
-        seed_everything(recipe.train.seed)
+        run = Run(ctx)
+        run.setup()
         if args.artifact:
-            model = load_artifact_into_fresh_model(Path(args.artifact), ctx)
+            model = run.load_artifact(Path(args.artifact))
             source = f"artifact {args.artifact}"
         else:
-            model = build_model(recipe, ctx.plugins, ctx)
-            with ctx.in_phase("load"):
-                model = ctx.plugins.transform("golf_on_artifact_load", "model", model, ctx=ctx)
+            model = run.random_eval_model()
             source = "random init (speed does not depend on the weights)"
         model.eval()
         with ctx.in_phase("eval"):
@@ -198,7 +198,7 @@ def main(argv=None) -> int:
                 modes.append((name, n_slide, args.stride, plain, ctx, False))
             else:
                 c = adapter_ctx(name)
-                fn = (lambda m, s, c: c.plugins.exclusive("golf_eval_adapt", default=score_fixed, model=m, session=s, ctx=c))
+                fn = (lambda m, s, c: score(m, c, s, adapt=True))
                 modes.append((name, n_adapt, args.stride, fn, c, False))
         if args.compile:
             for name, n, stride in (("non-overlapping", n_plain, None), ("sliding", n_slide, args.stride)):

@@ -253,18 +253,18 @@ def run_golf(recipe, data, *, verbose: bool = False, peak: Optional[float] = Non
     ``timed=False`` (extra seeds) keeps only the losses.
     """
     from golf_core.model import count_parameters
-    from golf_core.pipeline import build_model, make_context, seed_everything
-    from golf_core.train import train
+    from golf_core.run import Run
     from golf_core.train.loop import grad_accum_steps, micro_batch_tokens, resolve_compile
     from golf_core.train.testing import RecordingLog
 
-    ctx = make_context(recipe, None, echo=False)
+    run = Run.from_recipe(recipe, None, echo=False)
+    ctx = run.ctx
     ctx.log = RecordingLog(echo=verbose)
     ctx._data = data
     device = ctx.device
     t = recipe.train
-    seed_everything(t.seed)
-    model = build_model(recipe, ctx.plugins, ctx)
+    run.setup()
+    model = run.build()
     n_params = count_parameters(model)
     backend = getattr(model, "attention_backend", None)
     has_loop = bool(getattr(model, "schedule", None) is not None and model.schedule.has_loop)
@@ -277,7 +277,7 @@ def run_golf(recipe, data, *, verbose: bool = False, peak: Optional[float] = Non
 
     reset_peak_memory(device)
     t_call = time.perf_counter()
-    res = train(model, ctx)
+    res = run.train(monitor=False)
     sync(device)
     t_done = time.perf_counter()
     peak_last, mem_kind = peak_memory_mib(device)

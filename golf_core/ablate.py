@@ -275,9 +275,9 @@ def _check_matches(run: PlannedRun, result: dict) -> None:
 
 
 def default_runner(recipe: Recipe, run_dir: Path, echo: bool = False) -> dict:
-    """Run one recipe into ``run_dir`` exactly as ``golf run`` does (``golf_core.pipeline.
+    """Run one recipe into ``run_dir`` exactly as ``golf run`` does (``golf_core.run.
     run_recipe``); its log lines go to the run's train.log, and to the terminal with ``echo``."""
-    from .pipeline import run_recipe
+    from .run import run_recipe
 
     return run_recipe(recipe, run_dir, echo=echo)
 

@@ -20,7 +20,7 @@ from .quant.report import quant_report, write_quant_report
 from .quant.serialize import serialize_quantized
 from .stash import Stash, StashKey
 from .technique import TechniqueInfo
-from .train.loop import default_loader
+from .defaults import golf_make_loader as default_loader
 from .train.muon import ROW_NORM_EPS, Muon, row_normalize
 from .train.optim import OptimizerSet
 from .train.schedule import MomentumWarmup

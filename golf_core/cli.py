@@ -46,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """golf run: train, quantize, score and audit a recipe."""
     if args.nproc and args.nproc > 1 and "LOCAL_RANK" not in os.environ:
         return _launch_torchrun(args.nproc)
-    from .pipeline import load_run_recipe, run_recipe
+    from .run import load_run_recipe, run_recipe
 
     resume_ckpt: Optional[Path] = None
     if args.resume:
@@ -96,8 +96,9 @@ def _launch_torchrun(nproc: int) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """golf validate: resolve and validate a recipe, print plugin order and parameter count."""
-    from .pipeline import count_params
+    from .run import count_params
     from .plugins import ALL_HOOKS, activate, hook_kind
+    from .technique import by_severity
 
     recipe = _load(args)
     ap = activate(recipe)
@@ -109,9 +110,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         names = ap.providers(hook)
         if names:
             print(f"  {hook} [{hook_kind(hook)}]: {', '.join(names)}")
-    tracks = ap.legality()
-    worst = sorted(set(tracks.values())) or ["fixed-predictor"]
-    print(f"legality: {', '.join(worst)} (declared: {recipe.meta.legality})")
+    tracks = by_severity(ap.legality().values()) or ["fixed-predictor"]
+    print(f"legality: {', '.join(tracks)} (declared: {recipe.meta.legality})")
     print(f"params: {count_params(recipe, ap)}")
     return 0
 

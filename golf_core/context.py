@@ -30,7 +30,8 @@ def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
 
 @dataclass
 class RunContext:
-    """The run in progress: recipe, plugins, device and ranks, logs, stash, legality ledger."""
+    """The run in progress: recipe, plugins, device and ranks, logs, stash, legality ledger,
+    the phase and the plugin whose hook is running."""
 
     recipe: Recipe
     plugins: "ActivePlugins"
@@ -42,6 +43,7 @@ class RunContext:
     log: RunLog = field(default_factory=lambda: RunLog(None))
     stash: Stash = field(default_factory=Stash)
     phase: str = "setup"
+    current_plugin: Optional[str] = None
     validation_reads: list[dict[str, Any]] = field(default_factory=list)
     _data: Optional["DataPaths"] = None
     _luts: Optional["ByteLuts"] = None
@@ -114,3 +116,13 @@ class RunContext:
             yield
         finally:
             self.phase = prev
+
+    @contextlib.contextmanager
+    def in_plugin(self, name: Optional[str]) -> Iterator[None]:
+        """Set ``ctx.current_plugin`` (the plugin whose hook runs; ``None``: the core) for a block;
+        the plugin manager wraps every hook call in it."""
+        prev, self.current_plugin = self.current_plugin, name
+        try:
+            yield
+        finally:
+            self.current_plugin = prev

@@ -1,6 +1,6 @@
 """Every hook a golf plugin can implement.
 
-The core owns the sequence of phases (see ``golf_core.pipeline``); plugins change what a phase
+The core owns the sequence of phases (the run driver, ``golf_core.run.driver``); plugins change what a phase
 does through these hooks. Hooks run at phase boundaries only, never inside the compiled
 training step, so the model that trains is a plain ``nn.Module`` that torch.compile sees whole.
 

@@ -5,8 +5,9 @@
   entry with its error: it breaks neither ``golf plugins`` nor recipes that don't use it.
 * Activation: only the plugins a recipe names are registered with pluggy, in recipe order.
 * Calls: transform and observer hooks run in the recipe's ``plugins`` order (never pluggy's
-  LIFO order; ``tryfirst``/``trylast`` are refused). Exclusive hooks use the core's default
-  when no active plugin implements them and fail validation when two or more do.
+  LIFO order; ``tryfirst``/``trylast`` are refused). Exclusive hooks fall back to the core's
+  built-in plugin (``golf_core.defaults``, always registered, never in a recipe's list) when no
+  active plugin implements them, and fail validation when two or more do.
 * ``GOLF_TRACE_PLUGINS=1`` prints every hook call with its implementations, in order.
 """
 from __future__ import annotations
@@ -23,15 +24,15 @@ from typing import Any, Callable, Iterable, Optional
 import pluggy
 from pydantic import ValidationError
 
-from . import hookspecs
+from . import defaults, hookspecs
 from .errors import PluginError, RecipeError
-from .options import Options
+from .options import NoOptions, Options
 from .recipe import Recipe, suggest
 from .technique import TechniqueInfo
 
 ENTRY_POINT_GROUP = "golf"
 
-#: Hooks at most one active plugin may implement (the core's default runs when none does).
+#: Hooks at most one active plugin may implement (``golf_core.defaults`` runs when none does).
 EXCLUSIVE_HOOKS = (
     "golf_make_loader",
     "golf_quantize",
@@ -274,6 +275,7 @@ class ActivePlugins:
         self.pm = _new_manager()
         for name in self.order:
             self.pm.register(entries[name].module, name=name)
+        self.pm.register(defaults, name=defaults.NAME)  # outside ``order``: never a provider
         self.trace = os.environ.get("GOLF_TRACE_PLUGINS", "") not in ("", "0")
 
     # -- inspection -------------------------------------------------------------------------
@@ -289,16 +291,23 @@ class ActivePlugins:
         return [n for n in self.order if n in impls]
 
     def _impl(self, hook: str, name: str) -> Callable[..., Any]:
+        """``name``'s implementation of ``hook`` as a keyword-only callable (``opts`` included)."""
         for impl in getattr(self.pm.hook, hook).get_hookimpls():
             if self.pm.get_name(impl.plugin) == name:
                 argnames = impl.argnames
                 fn = impl.function
 
+                who = None if name == defaults.NAME else name
+
                 def call(**kwargs: Any) -> Any:
                     missing = [a for a in argnames if a not in kwargs]
                     if missing:
                         raise PluginError(f"plugin {name!r}: {hook} asks for unknown argument(s) {missing}")
-                    return fn(*[kwargs[a] for a in argnames])
+                    ctx = kwargs.get("ctx")
+                    if not hasattr(ctx, "in_plugin"):  # no run context (tests, registration)
+                        return fn(*[kwargs[a] for a in argnames])
+                    with ctx.in_plugin(who):  # validation reads are attributed to ``who``
+                        return fn(*[kwargs[a] for a in argnames])
 
                 return call
         raise KeyError((hook, name))
@@ -342,14 +351,15 @@ class ActivePlugins:
         """Call one active plugin's implementation of ``hook`` (e.g. a checkpoint restore)."""
         return self._impl(hook, name)(**kwargs, opts=self.options[name])
 
-    def exclusive(self, hook: str, default: Callable[..., Any], **kwargs: Any) -> Any:
-        """Call the single active provider of an exclusive hook, or ``default(**kwargs)``."""
+    def exclusive(self, hook: str, **kwargs: Any) -> Any:
+        """Call the single active provider of an exclusive hook, else the core's built-in
+        implementation (``golf_core.defaults``)."""
         names = self.providers(hook)
         if len(names) > 1:
             raise PluginError(f"{hook} is exclusive but provided by {', '.join(names)}; keep one of them")
         self._trace(hook, names)
         if not names:
-            return default(**kwargs)
+            return self._impl(hook, defaults.NAME)(**kwargs, opts=NoOptions())
         return self._impl(hook, names[0])(**kwargs, opts=self.options[names[0]])
 
     def legality(self) -> dict[str, str]:

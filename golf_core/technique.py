@@ -2,16 +2,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Literal, Optional
+from typing import TYPE_CHECKING, Callable, Iterable, Literal, Optional
 
 from .options import NoOptions, Options
 
 if TYPE_CHECKING:  # pragma: no cover
     from .recipe import Recipe
 
-#: The legality tracks of the challenge (techniques.md §0.1).
-Legality = Literal["fixed-predictor", "score-first", "trains-on-val", "not-causal"]
-LEGALITY_TRACKS: tuple[str, ...] = ("fixed-predictor", "score-first", "trains-on-val", "not-causal")
+#: The legality tracks of the challenge (techniques.md §0.1), from least to most severe: the one
+#: order every caller uses (a run is on the most severe track of its plugins, see :func:`most_severe`).
+Legality = Literal["fixed-predictor", "score-first", "not-causal", "trains-on-val"]
+LEGALITY_TRACKS: tuple[str, ...] = ("fixed-predictor", "score-first", "not-causal", "trains-on-val")
+
+
+def most_severe(tracks: Iterable[str]) -> str:
+    """The most severe of ``tracks`` in :data:`LEGALITY_TRACKS` order (``fixed-predictor`` when none)."""
+    return max(tracks, key=LEGALITY_TRACKS.index, default=LEGALITY_TRACKS[0])
+
+
+def by_severity(tracks: Iterable[str]) -> list[str]:
+    """The distinct ``tracks``, least severe first."""
+    return sorted(set(tracks), key=LEGALITY_TRACKS.index)
 
 
 @dataclass

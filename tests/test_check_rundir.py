@@ -1,4 +1,4 @@
-"""golf check RUN_DIR on runs made by ``golf run`` (golf_core.pipeline.run_recipe).
+"""golf check RUN_DIR on runs made by ``golf run`` (golf_core.run.run_recipe).
 
 A pre-quant plugin written here fine-tunes on validation data (scales the embedding by the
 stream's mean token). With a checkpoint of the run's last step, the check re-runs the whole
@@ -57,7 +57,7 @@ class Sneak:
 def runs(tmp_path_factory, demo_data):
     """Run directories of ``golf run`` for recipes using each test plugin (module scope)."""
     from golf_core import plugins as P
-    from golf_core.pipeline import run_recipe
+    from golf_core.run import run_recipe
 
     old = P._REGISTRY
     reg = P.PluginRegistry()

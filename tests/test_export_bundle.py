@@ -150,4 +150,4 @@ def test_ship_run_never_fails_on_a_plugin_without_source(fresh_registry):
     ctx = types.SimpleNamespace(plugins=activate(Recipe(plugins=["nowhere"])), recipe=Recipe(plugins=["nowhere"]))
     code = ship_run(ctx)
     assert code.missing == ("golf_nowhere_plugin",) and not code.exportable
-    assert code.code_bytes == len(code.script.encode()) and "golf_core.pipeline" in code.modules
+    assert code.code_bytes == len(code.script.encode()) and "golf_core.run.driver" in code.modules

@@ -133,7 +133,7 @@ def test_export_is_deterministic_and_optionally_uncompressed(tmp_path):
 def test_changed_code_is_refused_unless_allowed(tmp_path):
     code = {"version": 1, "code_bytes": 5, "sha256": "0" * 64, "compressed": True, "exportable": True,
             "missing": [], "plugins": [],
-            "modules": {"golf_core": "000000000000", "golf_core.pipeline": "000000000000"}}
+            "modules": {"golf_core": "000000000000", "golf_core.run.driver": "000000000000"}}
     make_run(tmp_path / "run", 1, 1.0, code=code)
     with pytest.raises(ExportError, match=r"golf_core changed since the run \(and 1 more"):
         export_runs(tmp_path / "run", tmp_path / "out")

@@ -25,7 +25,7 @@ PROBE = textwrap.dedent('''
     for name in sorted(finder.index):
         importlib.import_module(name)
     from golf_core.export.runtime import embedded_recipe, register_plugins
-    from golf_core.pipeline import count_params
+    from golf_core.run import count_params
     from golf_core.plugins import activate
     from golf_core.recipe import Recipe
     reg = register_plugins(g["PLUGINS"])

@@ -39,4 +39,4 @@ def test_register_plugins_installs_exactly_the_embedded_ones():
 
 
 def test_embedded_outside_a_script_means_importable():
-    assert runtime.embedded("golf_core.pipeline") and not runtime.embedded("golf_core.no_such_module")
+    assert runtime.embedded("golf_core.run.driver") and not runtime.embedded("golf_core.no_such_module")

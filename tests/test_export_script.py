@@ -45,7 +45,7 @@ def _fake_sources(marker: str = "embedded") -> list[ModuleSource]:
 
             def main(recipe, plugins, argv=None):
                 try:
-                    importlib.import_module("golf_core.pipeline")
+                    importlib.import_module("golf_core.run")
                     leaked = True
                 except ModuleNotFoundError:
                     leaked = False
@@ -106,7 +106,7 @@ def test_embedded_modules_win_over_the_installed_golf(tmp_path, compress):
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout)
     assert got["marker"] == "embedded" and got["answer"] == 42
-    assert not got["leaked"]  # golf_core.pipeline is installed but not embedded: not importable
+    assert not got["leaked"]  # golf_core.run is installed but not embedded: not importable
     assert got["first_finder"] == "GolfBundle"
     assert got["file"] == str(script / "golf_core" / "sub" / "mod.py")
     assert "The answer." in got["source"]  # inspect works through the loader's get_source

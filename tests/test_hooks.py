@@ -33,10 +33,10 @@ class Recorder:
 
     @hookimpl
     def golf_make_loader(self, ctx, opts, purpose):
-        from golf_core.train.loop import default_loader
+        from golf_core import defaults
 
         self._rec("golf_make_loader", ctx, purpose=purpose, tag=opts.tag)
-        return default_loader(ctx, purpose)
+        return defaults.golf_make_loader(ctx, purpose)
 
     @hookimpl
     def golf_build_model(self, model, ctx, opts):
@@ -90,31 +90,31 @@ class Recorder:
 
     @hookimpl
     def golf_quantize(self, model, ctx, opts):
-        from golf_core.pipeline import _default_quantize
+        from golf_core import defaults
 
         self._rec("golf_quantize", ctx)
-        return _default_quantize(model, ctx)
+        return defaults.golf_quantize(model, ctx)
 
     @hookimpl
     def golf_dequantize(self, quantized, ctx, opts):
-        from golf_core.pipeline import _default_dequantize
+        from golf_core import defaults
 
         self._rec("golf_dequantize", ctx, n=len(quantized.tensors))
-        return _default_dequantize(quantized, ctx)
+        return defaults.golf_dequantize(quantized)
 
     @hookimpl
     def golf_compress(self, data, ctx, opts):
-        from golf_core.pipeline import _default_compress
+        from golf_core import defaults
 
         self._rec("golf_compress", ctx, n=len(data))
-        return _default_compress(data, ctx)
+        return defaults.golf_compress(data, ctx)
 
     @hookimpl
     def golf_decompress(self, codec, data, ctx, opts):
-        from golf_core.pipeline import _default_decompress
+        from golf_core import defaults
 
         self._rec("golf_decompress", ctx, codec=codec)
-        return _default_decompress(codec, data, ctx)
+        return defaults.golf_decompress(codec, data)
 
     @hookimpl
     def golf_on_artifact_load(self, model, ctx, opts):
@@ -144,7 +144,7 @@ SHORT = ["train.iterations=4", "train.checkpoint_every=2", "eval.max_tokens=2049
 
 @pytest.fixture(scope="module")
 def recorded_run(tmp_path_factory):
-    from golf_core.pipeline import run_recipe
+    from golf_core.run import run_recipe
 
     reg = P.PluginRegistry()
     rec = Recorder()
@@ -278,7 +278,7 @@ def test_hook_golf_summary(recorded_run):
 
 def test_hook_golf_load_state_dict(recorded_run, tmp_path):
     """Resuming from the step-2 checkpoint restores the plugin's state before the loop goes on."""
-    from golf_core.pipeline import run_recipe
+    from golf_core.run import run_recipe
     from golf_core.train.checkpoint import find_checkpoint
 
     _, result, out, recipe, _ = recorded_run

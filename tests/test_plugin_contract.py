@@ -50,7 +50,7 @@ def test_plugin_declares_metadata_and_options(name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", BUNDLED)
 def test_plugin_runs_inside_a_tiny_recipe(name, tmp_path):
-    from golf_core.pipeline import run_recipe
+    from golf_core.run import run_recipe
     from golf_core.tiny import apply_tiny
     from golf_core.recipe import apply_override, validate_recipe_data
 

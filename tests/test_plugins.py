@@ -5,6 +5,7 @@ import importlib.metadata as md
 import json
 import sys
 import types
+import zlib
 
 import pytest
 from pydantic import Field
@@ -68,13 +69,16 @@ def test_tryfirst_is_refused(fresh_registry):
         fresh_registry.add("eager", make_plugin("eager", tryfirst=True))
 
 
-def test_exclusive_hook_default_single_and_double(fresh_registry):
+def test_exclusive_hook_default_single_and_double(fresh_registry, monkeypatch):
+    from golf_core import defaults
+
     fresh_registry.add("q1", make_plugin("q1", exclusive=True))
     fresh_registry.add("q2", make_plugin("q2", exclusive=True))
     fresh_registry.add("plain", make_plugin("plain"))
-    default = lambda model, ctx: "core default"  # noqa: E731
-    assert P.activate(Recipe(plugins=["plain"])).exclusive("golf_quantize", default, model=None, ctx=None) == "core default"
-    assert P.activate(Recipe(plugins=["q2", "plain"])).exclusive("golf_quantize", default, model=None, ctx=None) == "quantized by q2"
+    # the core's built-in plugin is what an exclusive hook falls back to
+    monkeypatch.setattr(defaults, "golf_quantize", hookimpl(lambda model, ctx: "core default"))
+    assert P.activate(Recipe(plugins=["plain"])).exclusive("golf_quantize", model=None, ctx=None) == "core default"
+    assert P.activate(Recipe(plugins=["q2", "plain"])).exclusive("golf_quantize", model=None, ctx=None) == "quantized by q2"
     with pytest.raises(PluginError, match="golf_quantize is exclusive but provided by q1, q2"):
         P.activate(Recipe(plugins=["q1", "plain", "q2"]))
 
@@ -175,10 +179,10 @@ def test_trace_prints_each_hook_call_in_order(fresh_registry, monkeypatch, capsy
     monkeypatch.setenv("GOLF_TRACE_PLUGINS", "1")
     ap = P.activate(Recipe(plugins=["b", "a"]))
     ap.transform("golf_pre_quant", "model", [], ctx=None)
-    ap.exclusive("golf_quantize", lambda model, ctx: None, model=None, ctx=None)
+    ap.exclusive("golf_decompress", codec="zlib", data=zlib.compress(b""), ctx=None)
     err = capsys.readouterr().err
     assert "[golf trace] golf_pre_quant: b, a" in err
-    assert "[golf trace] golf_quantize: (core default)" in err
+    assert "[golf trace] golf_decompress: (core default)" in err
 
 
 def test_every_hookspec_has_a_kind_and_a_docstring():

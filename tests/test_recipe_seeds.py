@@ -10,7 +10,7 @@ import pytest
 
 from golf_core import plugins as P
 from golf_core.cli import main
-from golf_core.pipeline import TRACK_ORDER
+from golf_core.technique import most_severe
 from golf_core.recipe import load_recipe
 
 REPO = Path(__file__).resolve().parent.parent
@@ -33,7 +33,7 @@ def _active(name: str):
 
 
 def _run_track(tracks: dict[str, str]) -> str:
-    return max(tracks.values(), key=TRACK_ORDER.index)
+    return most_severe(tracks.values())
 
 
 @needs_plugins

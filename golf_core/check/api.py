@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import shutil
 import time
-import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -231,30 +230,20 @@ def _hardware(ctx: RunContext) -> str:
 def check_recipe(recipe: Recipe, out_dir: Path, opts: Optional[CheckOptions] = None, *, reg: Any = None) -> CheckReport:
     """Train ``recipe``, run it, run the flip test and sweep, decide every rule; write the run
     files and ``compliance.json`` into ``out_dir``."""
-    from ..export.shipping import ship_run
-    from ..model import count_parameters
-    from ..pipeline import build_model, legality_summary, make_context, manifest, seed_everything
-    from ..train.loop import train
+    from ..run import Run
 
     opts = opts or CheckOptions()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    ctx = make_context(recipe, out, reg=reg, echo=opts.echo)
+    run = Run.from_recipe(recipe, out, reg=reg, echo=opts.echo)
+    ctx = run.ctx
     try:
-        if ctx.is_main:
-            (out / rundir.RESOLVED).write_text(recipe.to_toml())
-        seed_everything(recipe.train.seed)
-        with ctx.in_phase("data"):
-            _ = ctx.data
-        model = build_model(recipe, ctx.plugins, ctx)
-        n_params = count_parameters(model)
-        if ctx.is_main:
-            rundir.write_json_atomic(out / rundir.MANIFEST, manifest(ctx, model))
-        _say(ctx, opts, f"check: training {recipe.source_path or 'recipe'} ({n_params:,} params)")
-        with ctx.in_phase("train"):
-            tr = train(model, ctx, progress=False)
-        trained = snapshot_trained(model, ctx, tr.steps, tr.train_seconds)
-        del model
+        run.setup()
+        run.data()
+        run.build()
+        _say(ctx, opts, f"check: training {recipe.source_path or 'recipe'} ({run.n_params:,} params)")
+        tr = run.train(monitor=False)
+        trained = snapshot_trained(run.model, ctx, tr.steps, tr.train_seconds)
+        run.model = None
         E = PostTraining(ctx, out / ".check", trained=trained)
         _say(ctx, opts, "check: the run (pre-quant, artifact, scoring on the recipe's validation stream)")
         full = E(None, artifact_path=out / rundir.ARTIFACT, log=ctx.log)
@@ -262,22 +251,11 @@ def check_recipe(recipe: Recipe, out_dir: Path, opts: Optional[CheckOptions] = N
         # (golf run also shows progress displays, which the check's runs do not)
         import golf_core.progress  # noqa: F401
 
-        code_bytes = ship_run(ctx).code_bytes
-        model_bytes = int(full.info["model_bytes"])
-        final = full.info["result"]
+        run.final, run.sizes, run.eval_seconds = full.info["result"], full.info, full.info["eval_seconds"]
         reads = trained.reads + full.info["reads"]
-        under = code_bytes + model_bytes <= recipe.artifact.cap_bytes
-        result = {
-            "val_bpb": final.val_bpb, "val_loss": final.val_loss, "pre_quant_val_bpb": None,
-            "steps": tr.steps, "train_seconds": tr.train_seconds, "eval_seconds": full.info["eval_seconds"],
-            "code_bytes": code_bytes, "model_bytes": model_bytes, "artifact_bytes": code_bytes + model_bytes,
-            "cap_bytes": recipe.artifact.cap_bytes, "under_cap": under, "plugins": list(recipe.plugins),
-            "val_tokens": final.tokens, "val_bytes": final.bytes, "params": n_params, "seed": recipe.train.seed,
-            "world_size": ctx.world_size, "recipe_sha256": recipe.sha256(), "tiny": recipe.tiny,
-            "written_by": "golf check", "aborted": full.aborted,
-        }
-        result["legality"] = legality_summary(
-            types.SimpleNamespace(plugins=ctx.plugins, validation_reads=reads, recipe=recipe), final, under)
+        res = run.result(reads=reads, written_by="golf check", aborted=full.aborted)
+        code_bytes, model_bytes = res.code_bytes, res.model_bytes
+        result = res.as_json()
         if ctx.is_main:
             rundir.write_json_atomic(out / rundir.RESULT, result)
             with open(out / "eval_ledger.jsonl", "w", encoding="utf-8") as fh:
@@ -315,7 +293,7 @@ def check_recipe(recipe: Recipe, out_dir: Path, opts: Optional[CheckOptions] = N
         return report
     finally:
         shutil.rmtree(out / ".check", ignore_errors=True)
-        ctx.log.close()
+        run.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,8 +321,7 @@ def check_run_dir(run_dir: Path, out_dir: Optional[Path] = None, opts: Optional[
                   reg: Any = None) -> CheckReport:
     """Check a finished run directory (see the module docstring); ``compliance.json`` goes to
     ``out_dir`` (default: the run directory)."""
-    from ..pipeline import build_model, load_run_recipe, make_context, seed_everything
-    from ..train.loop import train
+    from ..run import Run, load_run_recipe
 
     opts = opts or CheckOptions()
     run_dir = Path(run_dir)
@@ -356,18 +333,18 @@ def check_run_dir(run_dir: Path, out_dir: Optional[Path] = None, opts: Optional[
     man = _read_json(run_dir / rundir.MANIFEST) if (run_dir / rundir.MANIFEST).is_file() else {}
     out = Path(out_dir) if out_dir is not None else run_dir
     work = out / ".check"
-    ctx = make_context(recipe, None, reg=reg, echo=False)
+    run = Run.from_recipe(recipe, None, reg=reg, echo=False)
+    ctx = run.ctx
     try:
         trained: Optional[Trained] = None
         ckpt = _final_checkpoint(run_dir, result.get("steps"))
         if ckpt is not None:
             _say(ctx, opts, f"check: weights from the final checkpoint {ckpt}")
-            seed_everything(recipe.train.seed)
-            model = build_model(recipe, ctx.plugins, ctx)
-            with ctx.in_phase("train"):
-                tr = train(model, ctx, resume_from=ckpt, checkpoint_dir=work / "ckpt", progress=False)
-            trained = snapshot_trained(model, ctx, tr.steps, tr.train_seconds)
-            del model
+            run.setup()
+            run.build()
+            tr = run.train(resume=ckpt, checkpoint_dir=work / "ckpt", monitor=False)
+            trained = snapshot_trained(run.model, ctx, tr.steps, tr.train_seconds)
+            run.model = None
         E = PostTraining(ctx, work, trained=trained, artifact=None if trained else run_dir / rundir.ARTIFACT)
         leg = result.get("legality", {}) or {}
         dev = man.get("device", {}) or {}
@@ -419,7 +396,7 @@ def check_run_dir(run_dir: Path, out_dir: Optional[Path] = None, opts: Optional[
         return report
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        ctx.log.close()
+        run.close()
 
 
 def _evidence(f: Facts, out: Path, result: dict[str, Any]) -> dict[str, Any]:

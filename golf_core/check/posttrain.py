@@ -1,9 +1,9 @@
 """The post-training pipeline as a black box on a given validation stream (the flip test's E).
 
-From trained weights: a fresh model loads them, the ``golf_pre_quant`` transforms run in recipe
-order (each plugin's validation reads attributed to it), the artifact is written (quantize,
-compress) to a scratch file, decoded into a fresh model, and the eval adapter (or the core's
-scorer) scores the stream through an ``AuditSession``. Every consumer of validation tokens sees
+From trained weights: the run driver (``golf_core.run.Run``) loads them into a fresh model, runs
+the ``golf_pre_quant`` transforms (each plugin's validation reads attributed to it) and writes
+the artifact (quantize, compress) to a scratch file; it decodes it into a fresh model, and the
+eval adapter (or the core's scorer) scores the stream through an ``AuditSession``. Every consumer of validation tokens sees
 the given stream (``StreamContext``). From an artifact only (a run directory without trained
 weights): just the decode and the scoring.
 
@@ -48,11 +48,6 @@ def snapshot_trained(model: torch.nn.Module, ctx: RunContext, steps: int, train_
     """A Trained from a model just out of training and its context."""
     state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
     return Trained(state, copy_stash(ctx.stash), steps, train_seconds, [dict(r) for r in ctx.validation_reads])
-
-
-def _barrier(ctx: RunContext) -> None:
-    if ctx.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.barrier()
 
 
 def _gather_objects(ctx: RunContext, obj: Any) -> list[Any]:
@@ -123,9 +118,9 @@ class PostTraining:
         :param log: the run log for this run (default: silent); with a log, plugins also get the
             run's output folder (the run itself), without one none (the flip test's runs).
         """
-        from ..pipeline import seed_everything, write_artifact
+        from ..train.rng import seed_everything
 
-        recipe, plugins = self.ctx.recipe, self.ctx.plugins
+        recipe = self.ctx.recipe
         self.runs += 1
         info: dict[str, Any] = {"reused_artifact": False}
         if self.whole and not reuse_artifact:
@@ -134,7 +129,7 @@ class PostTraining:
             seed_everything(recipe.train.seed)
             path = Path(artifact_path) if artifact_path is not None else self.work_dir / "artifact.bin"
             t0 = time.time()
-            sizes = self._pre_quant_and_write(vctx, path, write_artifact)
+            sizes = self._pre_quant_and_write(vctx, path)
             info.update(model_bytes=sizes["model_bytes"], serialized_bytes=sizes["serialized_bytes"],
                         artifact_seconds=time.time() - t0)
             self.artifact = path
@@ -155,54 +150,30 @@ class PostTraining:
 
     # -- the phases --------------------------------------------------------------------------
 
-    def _pre_quant_and_write(self, vctx: StreamContext, path: Path, write_artifact: Any) -> dict[str, Any]:
-        recipe, plugins = vctx.recipe, vctx.plugins
-        from ..pipeline import build_model
+    def _pre_quant_and_write(self, vctx: StreamContext, path: Path) -> dict[str, Any]:
+        from ..run import Run
 
-        model = build_model(recipe, plugins, vctx)
-        with torch.no_grad():
-            model.load_state_dict(self.trained.state, strict=True)
-        with vctx.in_phase("pre_quant"):
-            for name in plugins.providers("golf_pre_quant"):
-                with vctx.in_plugin(name):
-                    new = plugins.call_plugin(name, "golf_pre_quant", model=model, ctx=vctx)
-                if new is not None:
-                    model = new
-        quantizer = (plugins.providers("golf_quantize") or [None])[0]
-        with vctx.in_plugin(quantizer):
-            sizes = write_artifact(model, vctx, path)
-        del model
-        _barrier(vctx)
-        return sizes
+        run = Run(vctx)
+        run.load_weights(self.trained.state)
+        return run.post_train(path)
 
     def _score(self, vctx: StreamContext, path: Path, watch: Sequence[int], info: dict[str, Any]) -> Outcome:
-        from ..eval.score import score_fixed
-        from ..eval.session import eval_batch_seqs
-        from ..eval.windows import WindowSchedule
-        from ..pipeline import load_artifact_into_fresh_model
-        from ..train.loop import grad_accum_steps
+        from ..run import Run, make_session
 
-        recipe, plugins = vctx.recipe, vctx.plugins
-        ev = recipe.eval
+        run = Run(vctx)
         aborted: Optional[str] = None
-        with vctx.in_phase("eval"):
-            model = load_artifact_into_fresh_model(path, vctx)
-            model.eval()
-            tap = LogitTap(model)
-            tokens = vctx.eval_stream()
-            schedule = WindowSchedule(int(tokens.numel()) - 1, ev.seq_len, ev.stride)
-            batch_seqs = eval_batch_seqs(ev.batch_tokens, ev.seq_len, vctx.world_size,
-                                         grad_accum_steps(recipe.train, vctx.world_size))
-            session = AuditSession(tokens, vctx.luts, schedule, batch_seqs=batch_seqs, device=vctx.device,
-                                   rank=vctx.rank, world_size=vctx.world_size, tap=tap, watch=watch)
-            adapter = (plugins.providers("golf_eval_adapt") or [None])[0]
-            t0 = time.time()
-            with vctx.in_plugin(adapter):
-                try:
-                    plugins.exclusive("golf_eval_adapt", default=score_fixed, model=model, session=session, ctx=vctx)
-                except LegalityError as e:
-                    aborted = f"{adapter or 'core scorer'}: {e}"
-            info["eval_seconds"] = time.time() - t0
+        model = run.load_artifact(path)
+        tap = LogitTap(model)
+        tokens = vctx.eval_stream()
+        session = make_session(vctx, vctx.recipe.eval.stride, tokens=tokens, session_class=AuditSession, tap=tap,
+                               watch=watch)
+        adapter = (vctx.plugins.providers("golf_eval_adapt") or [None])[0]
+        t0 = time.time()
+        try:
+            run.eval(session)
+        except LegalityError as e:
+            aborted = f"{adapter or 'core scorer'}: {e}"
+        info["eval_seconds"] = time.time() - t0
         nll, cov = _gather_nll(vctx, session)
         gathered = _gather_objects(vctx, {"ledger": list(session.ledger), "rows": session.watch_rows,
                                           "norm": session.norm, "violations": list(session.violations),

@@ -8,9 +8,8 @@ loader would otherwise read validation data unrecorded) and which plugin each re
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field, fields
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import torch
 
@@ -23,13 +22,12 @@ from ..stash import Stash
 class StreamContext(RunContext):
     """A RunContext whose validation stream is ``stream`` (None: the recipe's own stream).
 
-    ``current_plugin`` names the plugin whose hook is running (set by the check's driver), so
-    that every entry of ``validation_reads`` gets a ``"plugin"`` key; ``unrecorded_loads`` lists
-    loads of the stream that bypassed ``read_validation`` (phase, plugin).
+    Every entry of ``validation_reads`` gets a ``"plugin"`` key (``current_plugin``, which the
+    plugin manager sets around every hook call); ``unrecorded_loads`` lists loads of the stream
+    that bypassed ``read_validation`` (phase, plugin).
     """
 
     stream: Optional[torch.Tensor] = None
-    current_plugin: Optional[str] = None
     unrecorded_loads: list[dict[str, Any]] = field(default_factory=list)
     _reading: bool = False
 
@@ -66,15 +64,6 @@ class StreamContext(RunContext):
         if not self._reading:
             self.unrecorded_loads.append({"phase": self.phase, "plugin": self.current_plugin or "?"})
         return self.eval_stream()
-
-    @contextlib.contextmanager
-    def in_plugin(self, name: Optional[str]) -> Iterator[None]:
-        """Attribute validation reads made inside the block to plugin ``name``."""
-        prev, self.current_plugin = self.current_plugin, name
-        try:
-            yield
-        finally:
-            self.current_plugin = prev
 
 
 def copy_stash(stash: Stash) -> Stash:

@@ -40,7 +40,7 @@ def check_plugins(header_plugins: list[dict[str, Any]], reg: Any, source: str, a
 def evaluate_artifact(path: Path, data_root: Optional[str] = None, allow_version_mismatch: bool = False,
                       echo: bool = True, overrides: tuple[str, ...] = ()) -> dict[str, Any]:
     """Rebuild the recipe and model recorded in ``path`` and score it like the run did."""
-    from ..pipeline import evaluate, load_artifact_into_fresh_model, make_context
+    from ..run import Run, make_context
     from ..plugins import registry
     from ..quant.artifact import read_artifact
     from ..recipe import apply_override, validate_recipe_data
@@ -62,10 +62,9 @@ def evaluate_artifact(path: Path, data_root: Optional[str] = None, allow_version
     for o in overrides:
         apply_override(recipe_data, o)
     recipe = validate_recipe_data(recipe_data, str(path))
-    ctx = make_context(recipe, None, reg=reg, echo=echo)
-    with ctx.in_phase("eval"):
-        model = load_artifact_into_fresh_model(path, ctx)
-        result, session = evaluate(model, ctx, stride=recipe.eval.stride, adapt=True)
+    with Run(make_context(recipe, None, reg=reg, echo=echo)) as run:
+        run.load_artifact(path)
+        result = run.eval()
     return {"val_bpb": result.val_bpb, "val_loss": result.val_loss, "val_tokens": result.tokens,
             "val_bytes": result.bytes, "model_bytes": path.stat().st_size, "plugins": recipe.plugins,
             "dropped_plugins": dropped, "coverage_exactly_once": bool(result.coverage_ok)}

@@ -27,8 +27,8 @@ from . import ExportError
 from .imports import ImportEdges, import_edges
 
 CORE = "golf_core"
-#: Entry modules of an exported script (its ``main`` and the pipeline it runs).
-SCRIPT_ROOTS = ("golf_core.pipeline", "golf_core.export.runtime")
+#: Entry modules of an exported script (its ``main`` and the run driver it runs).
+SCRIPT_ROOTS = ("golf_core.run.driver", "golf_core.export.runtime")
 ENTRY_POINT_GROUP = "golf"
 
 

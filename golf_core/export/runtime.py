@@ -2,7 +2,7 @@
 
 ``python train_gpt.py [--set KEY=VALUE ...] [--seed N] [--data DIR] [--out DIR]`` registers
 the run's plugins in-process (no entry points, no golf installation needed), applies the
-overrides to the embedded resolved recipe and runs the pipeline, like ``golf run`` on the
+overrides to the embedded resolved recipe and runs it (``golf_core.run``), like ``golf run`` on the
 run's ``resolved.toml``. Under ``torchrun`` every rank runs it.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 
 from .. import tomlio
 from ..errors import GolfError
-from ..pipeline import run_recipe
+from ..run.driver import run_recipe
 from ..plugins import PluginRegistry, set_registry
 from ..recipe import Recipe, apply_override, validate_recipe_data
 

@@ -134,16 +134,10 @@ def configure_optimizers(model: nn.Module, ctx: Any, *, compile_ns: Optional[boo
     return out
 
 
-def default_loader(ctx: Any, purpose: str = "train") -> Any:
-    """The core's loader: the baseline's sequential stream over ``ctx.data.train_files``."""
-    from ..data.loaders import SequentialLoader
-
-    return SequentialLoader(ctx.data.train_files, ctx.rank, ctx.world_size)
-
-
-def make_train_loader(ctx: Any, default: Optional[Callable[..., Any]] = None) -> Any:
-    """The training loader: the active ``golf_make_loader`` provider, else ``default``."""
-    return ctx.plugins.exclusive("golf_make_loader", default=default or default_loader, ctx=ctx, purpose="train")
+def make_train_loader(ctx: Any) -> Any:
+    """The training loader: the active ``golf_make_loader`` provider, else the core's
+    (``golf_core.defaults``: the baseline's sequential stream)."""
+    return ctx.plugins.exclusive("golf_make_loader", ctx=ctx, purpose="train")
 
 
 def _warmup_callables(ctx: Any, model: nn.Module) -> list[Callable[[nn.Module], Any]]:
@@ -226,7 +220,6 @@ def train(
     optimizers: Optional[OptimizerSet] = None,
     evaluate: Optional[Callable[[nn.Module], dict[str, float]]] = None,
     resume_from: Optional[Any] = None,
-    make_loader: Optional[Callable[..., Any]] = None,
     checkpoint_dir: Optional[Any] = None,
     keep_checkpoints: int = 2,
     progress: bool = False,
@@ -240,8 +233,6 @@ def train(
         rank with the clock paused at step 0, every ``val_loss_every`` steps and after the last
         step (only when ``val_loss_every > 0``).
     :param resume_from: a checkpoint folder, a checkpoint root or a run folder.
-    :param make_loader: the default loader factory ``(ctx, purpose) -> loader`` used when no
-        plugin provides ``golf_make_loader`` (default: :func:`default_loader`).
     :param checkpoint_dir: where checkpoints go (default ``ctx.out_dir / "checkpoints"``).
     :param keep_checkpoints: complete checkpoints kept on disk (0: all).
     :param progress: show a progress bar (main rank).
@@ -287,7 +278,7 @@ def train(
     stepper = _Stepper(fwd, optimizers, ctx, accum, local_tokens, t.train_seq_len)
 
     def new_loader() -> Any:
-        return make_train_loader(ctx, make_loader)
+        return make_train_loader(ctx)
 
     loader = new_loader()
 

@@ -118,15 +118,13 @@ def tiny_recipe(vocab_size: int = 64, model: Optional[dict[str, Any]] = None, **
 
 
 def build_model(ctx: RunContext, seed: Optional[int] = None) -> torch.nn.Module:
-    """The core GPT for ``ctx.recipe`` (plugins' ``golf_build_model`` applied), laid out on CPU."""
-    from ..model import GPT, GPTConfig, prepare_for_device
+    """The model a run builds for ``ctx.recipe`` (plugins' ``golf_build_model`` applied, laid out on
+    ``ctx.device``; ``golf_core.run.build_model``), after ``torch.manual_seed(seed)`` when given."""
+    from ..run.build import build_model as run_build_model
 
     if seed is not None:
         torch.manual_seed(seed)
-    model = GPT(GPTConfig.from_section(ctx.recipe.model, ctx.recipe.data.vocab_size))
-    model = ctx.plugins.transform("golf_build_model", "model", model, ctx=ctx)
-    prepare_for_device(model, ctx.device)
-    return model
+    return run_build_model(ctx.recipe, ctx.plugins, ctx)
 
 
 def heldout_loss(model: torch.nn.Module, data: DataPaths, seq_len: int, max_seqs: int = 64) -> float:

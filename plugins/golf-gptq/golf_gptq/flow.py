@@ -12,7 +12,7 @@ from torch import nn
 
 from golf_core import StashKey
 from golf_core.export.shipping import ship_run
-from golf_core.pipeline import artifact_for, default_compress as pipeline_default_compress
+from golf_core.run.artifact import artifact_for, compress
 from golf_core.quant.artifact import pack_artifact
 from golf_core.quant.dequant import Decoder, dequantize
 from golf_core.quant.quantized import QuantizedModel
@@ -42,9 +42,7 @@ def calibration_batches(model: nn.Module, ctx: Any, opts: GPTQOptions) -> list[t
     """Token batches from the configured source (see :mod:`golf_gptq.calibration`)."""
     seq_len = opts.calibration_seq_len or ctx.recipe.train.train_seq_len
     if opts.calibration == "train":
-        from golf_core.train.loop import default_loader
-
-        loader = ctx.plugins.exclusive("golf_make_loader", default=default_loader, ctx=ctx, purpose="calibration")
+        loader = ctx.plugins.exclusive("golf_make_loader", ctx=ctx, purpose="calibration")
         return list(loader_batches(loader, opts.calibration_batches, opts.calibration_seqs, seq_len))
     if opts.calibration == "val":
         tokens = ctx.read_validation("gptq calibration on validation tokens")
@@ -57,7 +55,7 @@ def calibration_batches(model: nn.Module, ctx: Any, opts: GPTQOptions) -> list[t
 
 def header_estimate(ctx: Any, codec: str) -> int:
     """Bytes of the artifact container around the payload (fixed prefix, checksum and the JSON
-    header the pipeline writes), from ``golf_core.pipeline.artifact_for``."""
+    header a run writes), from ``golf_core.run.artifact.artifact_for``."""
     return len(pack_artifact(artifact_for(ctx, codec, b"")))
 
 
@@ -94,8 +92,7 @@ def run_gptq(model: nn.Module, ctx: Any, opts: GPTQOptions, transform: Optional[
         cap = ctx.recipe.artifact.cap_bytes
 
         def artifact_bytes(kk: float) -> int:
-            codec, blob = ctx.plugins.exclusive("golf_compress", default=pipeline_default_compress,
-                                                data=serialize_quantized(quantizer.quantize(kk)), ctx=ctx)
+            codec, blob = compress(serialize_quantized(quantizer.quantize(kk)), ctx)
             return code + len(blob) + header_estimate(ctx, codec)
 
         res = fit_clip_sigmas(artifact_bytes, cap, opts.clip_sigmas, tol=opts.fit_tolerance,

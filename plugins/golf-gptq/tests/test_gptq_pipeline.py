@@ -1,4 +1,4 @@
-"""Through ``golf run`` (golf_core.pipeline): gptq on the demo corpus with ``[artifact] fit``
+"""Through ``golf run`` (golf_core.run): gptq on the demo corpus with ``[artifact] fit``
 lands within 0.5% under the cap, writes quant_report.json, and the score comes from artifact.bin."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ FIT_TOL = 0.005
 
 @pytest.mark.slow
 def test_budget_fit_lands_just_under_the_cap(tmp_path):
-    from golf_core.pipeline import run_recipe
+    from golf_core.run import run_recipe
     from golf_core.export.shipping import ship_recipe
     from golf_core.plugins import activate
     from golf_core.recipe import apply_override, validate_recipe_data

@@ -14,7 +14,7 @@ from .ttt import TTTConfig, score_first_ttt
 
 #: (stats, seconds, ledger) of the eval pass, for golf_summary.
 STATS: StashKey[dict] = StashKey("score-first-ttt.stats")
-#: The file the pipeline writes the session's ledger to (``golf_core.pipeline``).
+#: The file the pipeline writes the session's ledger to (``golf_core.run``).
 LEDGER_FILE = "eval_ledger.jsonl"
 #: Sequences per chunk in #1413 (32768 / 2048); ``--tiny`` keeps it.
 SEQS_PER_CHUNK = 16
