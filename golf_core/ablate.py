@@ -453,76 +453,13 @@ def summarize(
     per-seed differences (variant and base share seeds, hence data order and initialization),
     often far more sensitive than Welch's; informative only, the bar uses Welch.
     """
-    walls = walls or {}
-    skipped = set(skipped)
-    runs_out = []
-    for r in plan.runs:
-        res = results.get((r.variant.name, r.seed))
-        row: dict[str, Any] = {
-            "variant": r.variant.name, "seed": r.seed, "run_dir": str(r.run_dir),
-            "recipe_sha256": r.recipe_sha256, "command": run_command(plan, r),
-            "status": "reused" if (r.variant.name, r.seed) in skipped else ("done" if res is not None else "pending"),
-        }
-        if res is not None:
-            for k in ("val_bpb", "val_loss", "pre_quant_val_bpb", "steps", "train_seconds", "eval_seconds",
-                      "artifact_bytes", "model_bytes", "code_bytes", "under_cap", "val_tokens", "val_bytes"):
-                if k in res:
-                    row[k] = res[k]
-            if (r.variant.name, r.seed) in walls:
-                row["wall_seconds"] = walls[(r.variant.name, r.seed)]
-        runs_out.append(row)
+    runs_out = _run_rows(plan, results, walls or {}, set(skipped))
     by_var = {v.name: [row for row in runs_out if row["variant"] == v.name and "val_bpb" in row] for v in plan.variants}
-
     base_rows = by_var["base"]
-    base_vals = [float(r["val_bpb"]) for r in base_rows]
     tok = _mean_of(base_rows, "val_tokens")
     byt = _mean_of(base_rows, "val_bytes")
-    nats_per_bpb = math.log(2.0) * byt / tok if tok and byt else None
     margin_bpb = stats.bar_margin_bpb(tok, byt) if tok and byt else None
-
-    variants_out = []
-    for v in plan.variants:
-        rows = by_var[v.name]
-        vals = [float(r["val_bpb"]) for r in rows]
-        m = stats.mean(vals) if vals else math.nan
-        entry: dict[str, Any] = {
-            "name": v.name, "slug": v.slug, "plugins": v.plugins, "toggled_on": v.toggled_on,
-            "seeds": [r["seed"] for r in rows], "val_bpb": vals, "n": len(vals),
-            "mean": m, "std": stats.std(vals),
-        }
-        v_tok, v_byt = _mean_of(rows, "val_tokens"), _mean_of(rows, "val_bytes")
-        entry["tokens_per_byte"] = v_tok / v_byt if v_tok and v_byt else None
-        if base_vals and vals:
-            delta = m - stats.mean(base_vals)
-            entry["delta_bpb"] = delta
-            entry["delta_nats"] = delta * nats_per_bpb if nats_per_bpb is not None else None
-        else:
-            entry["delta_bpb"] = entry["delta_nats"] = None
-        if v.is_base or not vals:
-            entry.update(se_bpb=None, t=None, df=None, p=None, t_paired=None, p_paired=None,
-                         t_bar=None, p_bar=None, passes_bar=None)
-        else:
-            two = stats.welch(vals, base_vals)             # t has the sign of the delta
-            entry.update(se_bpb=two.se, t=two.t, df=two.df, p=two.p_two_sided)
-            # the same seeds in base and variant: a paired test on the per-seed differences
-            base_by_seed = {r["seed"]: float(r["val_bpb"]) for r in base_rows}
-            pairs = [(float(r["val_bpb"]), base_by_seed[r["seed"]]) for r in rows if r["seed"] in base_by_seed]
-            pt = stats.paired([x for x, _ in pairs], [y for _, y in pairs])
-            entry.update(t_paired=pt.t, p_paired=pt.p_two_sided)
-            if margin_bpb is not None:
-                bar = stats.welch(base_vals, vals, margin=margin_bpb)  # H1: improvement > margin
-                entry.update(t_bar=bar.t, p_bar=bar.p_greater)
-                entry["passes_bar"] = bool(math.isfinite(bar.p_greater) and bar.p_greater < stats.BAR_P)
-            else:
-                entry.update(t_bar=None, p_bar=None, passes_bar=None)
-        art = [int(r["artifact_bytes"]) for r in rows if _num(r.get("artifact_bytes")) is not None]
-        entry["artifact_bytes"] = max(art) if art else None
-        entry["artifact_bytes_per_seed"] = art
-        entry["under_cap"] = all(bool(r.get("under_cap", True)) for r in rows) if rows else None
-        entry["train_seconds"] = _mean_of(rows, "train_seconds")
-        entry["eval_seconds"] = _mean_of(rows, "eval_seconds")
-        entry["run_dirs"] = [r["run_dir"] for r in rows]
-        variants_out.append(entry)
+    variants_out = [_variant_entry(v, by_var[v.name], base_rows, tok, byt, margin_bpb) for v in plan.variants]
 
     return {
         "schema": SCHEMA_VERSION,
@@ -546,3 +483,81 @@ def summarize(
         "variants": variants_out,
         "runs": runs_out,
     }
+
+
+def _run_rows(plan: AblationPlan, results: dict[tuple[str, int], dict], walls: dict[tuple[str, int], float],
+              skipped: set[tuple[str, int]]) -> list[dict[str, Any]]:
+    """One row per planned run: identity, status and the figures of its result."""
+    rows = []
+    for r in plan.runs:
+        res = results.get((r.variant.name, r.seed))
+        row: dict[str, Any] = {
+            "variant": r.variant.name, "seed": r.seed, "run_dir": str(r.run_dir),
+            "recipe_sha256": r.recipe_sha256, "command": run_command(plan, r),
+            "status": "reused" if (r.variant.name, r.seed) in skipped else ("done" if res is not None else "pending"),
+        }
+        if res is not None:
+            for k in ("val_bpb", "val_loss", "pre_quant_val_bpb", "steps", "train_seconds", "eval_seconds",
+                      "artifact_bytes", "model_bytes", "code_bytes", "under_cap", "val_tokens", "val_bytes"):
+                if k in res:
+                    row[k] = res[k]
+            if (r.variant.name, r.seed) in walls:
+                row["wall_seconds"] = walls[(r.variant.name, r.seed)]
+        rows.append(row)
+    return rows
+
+
+def _variant_entry(v: Variant, rows: list[dict[str, Any]], base_rows: list[dict[str, Any]], tok: Optional[float],
+                   byt: Optional[float], margin_bpb: Optional[float]) -> dict[str, Any]:
+    """One variant's summary: scores, delta against the base, the tests, bytes and clocks."""
+    base_vals = [float(r["val_bpb"]) for r in base_rows]
+    nats_per_bpb = math.log(2.0) * byt / tok if tok and byt else None
+    vals = [float(r["val_bpb"]) for r in rows]
+    m = stats.mean(vals) if vals else math.nan
+    entry: dict[str, Any] = {
+        "name": v.name, "slug": v.slug, "plugins": v.plugins, "toggled_on": v.toggled_on,
+        "seeds": [r["seed"] for r in rows], "val_bpb": vals, "n": len(vals),
+        "mean": m, "std": stats.std(vals),
+    }
+    v_tok, v_byt = _mean_of(rows, "val_tokens"), _mean_of(rows, "val_bytes")
+    entry["tokens_per_byte"] = v_tok / v_byt if v_tok and v_byt else None
+    if base_vals and vals:
+        delta = m - stats.mean(base_vals)
+        entry["delta_bpb"] = delta
+        entry["delta_nats"] = delta * nats_per_bpb if nats_per_bpb is not None else None
+    else:
+        entry["delta_bpb"] = entry["delta_nats"] = None
+    if v.is_base or not vals:
+        entry.update(se_bpb=None, t=None, df=None, p=None, t_paired=None, p_paired=None,
+                     t_bar=None, p_bar=None, passes_bar=None)
+    else:
+        entry.update(_tests_against_base(rows, base_rows, margin_bpb))
+    art = [int(r["artifact_bytes"]) for r in rows if _num(r.get("artifact_bytes")) is not None]
+    entry["artifact_bytes"] = max(art) if art else None
+    entry["artifact_bytes_per_seed"] = art
+    entry["under_cap"] = all(bool(r.get("under_cap", True)) for r in rows) if rows else None
+    entry["train_seconds"] = _mean_of(rows, "train_seconds")
+    entry["eval_seconds"] = _mean_of(rows, "eval_seconds")
+    entry["run_dirs"] = [r["run_dir"] for r in rows]
+    return entry
+
+
+def _tests_against_base(rows: list[dict[str, Any]], base_rows: list[dict[str, Any]],
+                        margin_bpb: Optional[float]) -> dict[str, Any]:
+    """Welch's t against the base, the paired t on shared seeds, and the one-sided bar test."""
+    vals = [float(r["val_bpb"]) for r in rows]
+    base_vals = [float(r["val_bpb"]) for r in base_rows]
+    two = stats.welch(vals, base_vals)             # t has the sign of the delta
+    out: dict[str, Any] = dict(se_bpb=two.se, t=two.t, df=two.df, p=two.p_two_sided)
+    # the same seeds in base and variant: a paired test on the per-seed differences
+    base_by_seed = {r["seed"]: float(r["val_bpb"]) for r in base_rows}
+    pairs = [(float(r["val_bpb"]), base_by_seed[r["seed"]]) for r in rows if r["seed"] in base_by_seed]
+    pt = stats.paired([x for x, _ in pairs], [y for _, y in pairs])
+    out.update(t_paired=pt.t, p_paired=pt.p_two_sided)
+    if margin_bpb is not None:
+        bar = stats.welch(base_vals, vals, margin=margin_bpb)  # H1: improvement > margin
+        out.update(t_bar=bar.t, p_bar=bar.p_greater,
+                   passes_bar=bool(math.isfinite(bar.p_greater) and bar.p_greater < stats.BAR_P))
+    else:
+        out.update(t_bar=None, p_bar=None, passes_bar=None)
+    return out

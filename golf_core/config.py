@@ -126,4 +126,3 @@ class ArtifactSection(Section):
     cap_bytes: int = Field(16_000_000, ge=1, description="code + compressed model bytes must not exceed this")
     compressor: Literal["zlib", "lzma", "brotli"] = "zlib"
     byte_shuffle: bool = Field(False, description="BSHF stride-2 byte shuffle before compression")
-    fit: bool = Field(False, description="let the quantizer search its clip multiplier to land just under the cap")

@@ -149,6 +149,10 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "artifact": ArtifactSection,
 }
 _TOP_KEYS = ["plugins", "options", *_SECTIONS]
+#: Keys that moved out of the core's tables: ``(table, key) -> where they live now``. Set to
+#: anything but ``false`` they are refused, pointing there; ``false`` (every ``resolved.toml``
+#: written before the move has it) is dropped.
+MOVED_KEYS = {("artifact", "fit"): "[options.gptq] fit (the budget fit is GPTQ's; mr-gptq: [options.mr-gptq] fit)"}
 
 
 def _format_validation_error(where: str, err: ValidationError) -> str:
@@ -174,6 +178,11 @@ def validate_recipe_data(data: dict[str, Any], where: str) -> Recipe:
     for k in data:
         if k not in _TOP_KEYS:
             raise RecipeError(f"{where}: unknown key {k!r}{suggest(k, _TOP_KEYS)}")
+    for (table, key), now in MOVED_KEYS.items():
+        if isinstance(data.get(table), dict) and key in data[table]:
+            if data[table][key] is not False:
+                raise RecipeError(f"{where}: [{table}] {key} moved to {now}")
+            data[table] = {k: v for k, v in data[table].items() if k != key}
     opts = data.get("options", {})
     if not isinstance(opts, dict) or any(not isinstance(v, dict) for v in opts.values()):
         raise RecipeError(f"{where}: [options] must hold one table per plugin, e.g. [options.qk-gain]")

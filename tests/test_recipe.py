@@ -70,6 +70,8 @@ def test_set_values_are_toml_typed():
         ("plugins = [1]\n", "plugins must be a list of plugin names"),
         ('plugins = ["a", "a"]\n', "listed twice"),
         ("[train\n", "invalid TOML"),
+        ("[artifact]\nfit = true\n", "[artifact] fit moved to [options.gptq] fit"),
+        ("[artifact]\nfit = 1\n", "[artifact] fit moved to [options.gptq] fit"),
     ],
 )
 def test_bad_recipes_fail_with_one_line(tmp_path, text, needle):
@@ -108,3 +110,9 @@ def test_resolved_toml_round_trips(tmp_path):
     again = tomlio.loads(r.to_toml())
     assert again == r.to_dict()
     assert again["options"]["x"] == {"layers": [4, 5], "name": 'a "q"'}
+
+
+def test_resolved_toml_from_before_the_fit_move_still_loads(tmp_path):
+    """resolved.toml written before ``[artifact] fit`` moved to gptq holds ``fit = false``."""
+    r = load_recipe(write(tmp_path, "old.toml", "[artifact]\nfit = false\ncompressor = \"lzma\"\n"))
+    assert r.artifact.compressor == "lzma" and "fit" not in r.to_dict()["artifact"]

@@ -22,11 +22,12 @@
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 from torch import nn
@@ -238,225 +239,264 @@ def train(
     :param progress: show a progress bar (main rank).
     :return: a :class:`TrainResult`.
     """
-    t: TrainSection = ctx.recipe.train
-    device: torch.device = ctx.device
-    world = int(ctx.world_size)
-    accum = grad_accum_steps(t, world)
-    local_tokens = micro_batch_tokens(t, world, accum)
-    step_tokens = local_tokens * world * accum
-    if world > 1 and not D.is_distributed():
-        raise GolfError(f"ctx.world_size is {world} but torch.distributed is not initialized; launch with torchrun")
-    use_compile = resolve_compile(t, device)
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-        torch.cuda.reset_peak_memory_stats(device)
-
-    if optimizers is None:
-        optimizers = configure_optimizers(model, ctx, compile_ns=use_compile)
-    optimizers.check_covers(model)
-
-    ckpt_root: Optional[Path] = None
-    if t.checkpoint_every > 0:
-        if checkpoint_dir is not None:
-            ckpt_root = Path(checkpoint_dir)
-        elif ctx.out_dir is not None:
-            ckpt_root = Path(ctx.out_dir) / "checkpoints"
-        else:
-            raise GolfError("[train] checkpoint_every is set but the run has no output folder for checkpoints")
-
-    schedule = LRSchedule.from_section(t)
-    momentum = MomentumWarmup.from_section(t)
-    clock = TrainClock(schedule.cap_s, sync=_sync(device))
-
-    model.train()
-    fwd: nn.Module = torch.compile(model, dynamic=False, fullgraph=True) if use_compile else model
-    if world > 1:
-        fwd = torch.nn.parallel.DistributedDataParallel(
-            fwd, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False
-        )
-    stepper = _Stepper(fwd, optimizers, ctx, accum, local_tokens, t.train_seq_len)
-
-    def new_loader() -> Any:
-        return make_train_loader(ctx)
-
-    loader = new_loader()
-
-    # -- compile warmup, undone -------------------------------------------------------------
-    warm_t0 = time.perf_counter()
-    if t.warmup_steps > 0:
-        model_snap = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        opt_snap = copy.deepcopy(optimizers.state_dict())
-        for _ in range(t.warmup_steps):
-            stepper(loader, 1.0, t.muon_momentum)
-        for enter in _warmup_callables(ctx, model):
-            leave = enter(model)
-            try:
-                for _ in range(t.warmup_steps):
-                    stepper(loader, 1.0, t.muon_momentum)
-            finally:
-                if callable(leave):
-                    leave()
-        with torch.no_grad():
-            model.load_state_dict(model_snap, strict=True)
-        optimizers.load_state_dict(opt_snap)
-        optimizers.zero_grad(set_to_none=True)
-        del model_snap, opt_snap
-        loader = new_loader()
-        s = _sync(device)
-        if s:
-            s()
-        ctx.log.info(f"warmup_steps:{t.warmup_steps} compile:{use_compile} warmup_time:{time.perf_counter() - warm_t0:.2f}s")
-    if isinstance(fwd, torch.nn.parallel.DistributedDataParallel):
-        fwd.require_backward_grad_sync = True
-    warmup_seconds = time.perf_counter() - warm_t0
-
-    # -- resume ------------------------------------------------------------------------------
-    step = 0
-    stop_after: Optional[int] = None
-    tokens = 0
-    result = TrainResult(steps=0, train_seconds=0.0, stopped_by="iterations", grad_accum_steps=accum,
-                         warmup_seconds=warmup_seconds)
-    plugin_states: Optional[dict[str, Any]] = None
-    rng_state: Optional[dict[str, Any]] = None
-    if resume_from is not None:
-        state, shared, meta = load_checkpoint(resume_from)
-        if shared is None or "model" not in shared:
-            raise GolfError(f"checkpoint {resume_from!s} holds no model weights")
-        with torch.no_grad():
-            model.load_state_dict(shared["model"], strict=True)
-        optimizers.load_state_dict(state["optimizers"])
-        if not hasattr(loader, "load_state_dict"):
-            raise GolfError(f"the training loader {type(loader).__name__} has no load_state_dict(); it cannot resume")
-        loader.load_state_dict(state["loader"])
-        clock.load_state_dict(state["clock"])
-        step = int(state["step"])
-        loop_state = state.get("loop", {})
-        stop_after = loop_state.get("stop_after_step")
-        tokens = int(loop_state.get("tokens", 0))
-        result.losses = [tuple(x) for x in loop_state.get("losses", [])]
-        result.val_history = list(loop_state.get("val_history", []))
-        plugin_states = state.get("plugins", {})
-        rng_state = state["rng"]
-        result.resumed_from = str(resume_from)
-        result.resumed_step = step
-        ctx.log.info(f"resume:{resume_from} step:{step} train_time:{clock.elapsed_s * 1000:.0f}ms")
-
+    run = _Training(model, ctx, optimizers, evaluate, checkpoint_dir, keep_checkpoints)
+    run.compile_warmup()
+    plugin_states, rng_state = run.resume(resume_from) if resume_from is not None else ({}, None)
     ctx.plugins.observe("golf_on_train_start", model=model, ctx=ctx)
     if plugin_states:
         _restore_plugins(ctx, plugin_states)
     if rng_state is not None:
         restore_rng_state(rng_state)
+    with _progress_bar(ctx, progress, run.t.iterations - run.step) as bar:
+        run.timed_loop(bar)
+    result = run.finish()
+    ctx.plugins.observe("golf_on_train_end", model=model, ctx=ctx)
+    return result
 
-    def checkpoint() -> None:
-        assert ckpt_root is not None
+
+@contextlib.contextmanager
+def _progress_bar(ctx: Any, enabled: bool, steps: int) -> Iterator[Any]:
+    """A progress bar on the main rank (log lines printed above it), else ``None``."""
+    if not (enabled and ctx.rank == 0):
+        yield None
+        return
+    from ..progress import Progress
+
+    bar = Progress(max(steps, 1), "train", enabled=True)
+    old_printer = getattr(ctx.log, "printer", None)
+    if old_printer is not None:
+        ctx.log.printer = bar.print
+    try:
+        yield bar
+    finally:
+        bar.close()
+        if old_printer is not None:
+            ctx.log.printer = old_printer
+
+
+class _Training:
+    """The state of one ``train()`` call and its steps (see the module docstring for the order)."""
+
+    def __init__(self, model: nn.Module, ctx: Any, optimizers: Optional[OptimizerSet],
+                 evaluate: Optional[Callable[[nn.Module], dict[str, float]]], checkpoint_dir: Optional[Any],
+                 keep_checkpoints: int):
+        self.model, self.ctx, self.evaluate, self.keep_checkpoints = model, ctx, evaluate, keep_checkpoints
+        self.t: TrainSection = ctx.recipe.train
+        self.device: torch.device = ctx.device
+        world = int(ctx.world_size)
+        self.accum = grad_accum_steps(self.t, world)
+        local_tokens = micro_batch_tokens(self.t, world, self.accum)
+        self.step_tokens = local_tokens * world * self.accum
+        if world > 1 and not D.is_distributed():
+            raise GolfError(f"ctx.world_size is {world} but torch.distributed is not initialized; launch with torchrun")
+        self.use_compile = resolve_compile(self.t, self.device)
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+            torch.cuda.reset_peak_memory_stats(self.device)
+        if optimizers is None:
+            optimizers = configure_optimizers(model, ctx, compile_ns=self.use_compile)
+        optimizers.check_covers(model)
+        self.optimizers = optimizers
+        self.ckpt_root = self._checkpoint_root(checkpoint_dir)
+        self.schedule = LRSchedule.from_section(self.t)
+        self.momentum = MomentumWarmup.from_section(self.t)
+        self.clock = TrainClock(self.schedule.cap_s, sync=_sync(self.device))
+        model.train()
+        fwd: nn.Module = torch.compile(model, dynamic=False, fullgraph=True) if self.use_compile else model
+        if world > 1:
+            fwd = torch.nn.parallel.DistributedDataParallel(
+                fwd, device_ids=[self.device.index] if self.device.type == "cuda" else None, broadcast_buffers=False
+            )
+        self.fwd = fwd
+        self.stepper = _Stepper(fwd, optimizers, ctx, self.accum, local_tokens, self.t.train_seq_len)
+        self.loader = make_train_loader(ctx)
+        # what a checkpoint saves besides model, optimizers, loader, RNG and clock
+        self.step = 0
+        self.stop_after: Optional[int] = None
+        self.tokens = 0
+        self.result = TrainResult(steps=0, train_seconds=0.0, stopped_by="iterations", grad_accum_steps=self.accum)
+
+    def _checkpoint_root(self, checkpoint_dir: Optional[Any]) -> Optional[Path]:
+        if self.t.checkpoint_every <= 0:
+            return None
+        if checkpoint_dir is not None:
+            return Path(checkpoint_dir)
+        if self.ctx.out_dir is not None:
+            return Path(self.ctx.out_dir) / "checkpoints"
+        raise GolfError("[train] checkpoint_every is set but the run has no output folder for checkpoints")
+
+    def compile_warmup(self) -> None:
+        """``warmup_steps`` real steps, then as many under each ``golf_compile_warmup`` state; then
+        model and optimizers are restored and the loader re-created (the warmup is undone)."""
+        t, model, optimizers = self.t, self.model, self.optimizers
+        warm_t0 = time.perf_counter()
+        if t.warmup_steps > 0:
+            model_snap = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            opt_snap = copy.deepcopy(optimizers.state_dict())
+            for _ in range(t.warmup_steps):
+                self.stepper(self.loader, 1.0, t.muon_momentum)
+            for enter in _warmup_callables(self.ctx, model):
+                leave = enter(model)
+                try:
+                    for _ in range(t.warmup_steps):
+                        self.stepper(self.loader, 1.0, t.muon_momentum)
+                finally:
+                    if callable(leave):
+                        leave()
+            with torch.no_grad():
+                model.load_state_dict(model_snap, strict=True)
+            optimizers.load_state_dict(opt_snap)
+            optimizers.zero_grad(set_to_none=True)
+            del model_snap, opt_snap
+            self.loader = make_train_loader(self.ctx)
+            s = _sync(self.device)
+            if s:
+                s()
+            self.ctx.log.info(f"warmup_steps:{t.warmup_steps} compile:{self.use_compile} "
+                              f"warmup_time:{time.perf_counter() - warm_t0:.2f}s")
+        if isinstance(self.fwd, torch.nn.parallel.DistributedDataParallel):
+            self.fwd.require_backward_grad_sync = True
+        self.result.warmup_seconds = time.perf_counter() - warm_t0
+
+    def resume(self, resume_from: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Model, optimizers, loader, clock and loop state from a checkpoint.
+
+        :return: the plugins' checkpointed states and the RNG states (restored by the caller,
+            after ``golf_on_train_start``).
+        """
+        state, shared, meta = load_checkpoint(resume_from)
+        if shared is None or "model" not in shared:
+            raise GolfError(f"checkpoint {resume_from!s} holds no model weights")
+        with torch.no_grad():
+            self.model.load_state_dict(shared["model"], strict=True)
+        self.optimizers.load_state_dict(state["optimizers"])
+        if not hasattr(self.loader, "load_state_dict"):
+            raise GolfError(f"the training loader {type(self.loader).__name__} has no load_state_dict(); it cannot resume")
+        self.loader.load_state_dict(state["loader"])
+        self.clock.load_state_dict(state["clock"])
+        self.step = int(state["step"])
+        loop_state = state.get("loop", {})
+        self.stop_after = loop_state.get("stop_after_step")
+        self.tokens = int(loop_state.get("tokens", 0))
+        self.result.losses = [tuple(x) for x in loop_state.get("losses", [])]
+        self.result.val_history = list(loop_state.get("val_history", []))
+        self.result.resumed_from = str(resume_from)
+        self.result.resumed_step = self.step
+        self.ctx.log.info(f"resume:{resume_from} step:{self.step} train_time:{self.clock.elapsed_s * 1000:.0f}ms")
+        return state.get("plugins", {}), state["rng"]
+
+    def checkpoint(self) -> None:
+        """Save model, optimizers, loader, RNG, clock, loop state and the plugins' states."""
+        assert self.ckpt_root is not None
+        loader, ctx = self.loader, self.ctx
         if not (hasattr(loader, "state_dict") and callable(loader.state_dict)):
             raise GolfError(f"the training loader {type(loader).__name__} has no state_dict(); it cannot be checkpointed")
         plugin_state = ctx.plugins.collect("golf_state_dict", ctx=ctx)
         state = {
-            "step": step,
-            "optimizers": optimizers.state_dict(),
+            "step": self.step,
+            "optimizers": self.optimizers.state_dict(),
             "loader": loader.state_dict(),
             "rng": capture_rng_state(),
-            "clock": clock.state_dict(),
+            "clock": self.clock.state_dict(),
             "loop": {
-                "stop_after_step": stop_after,
-                "tokens": tokens,
-                "losses": [list(x) for x in result.losses],
-                "val_history": result.val_history,
+                "stop_after_step": self.stop_after,
+                "tokens": self.tokens,
+                "losses": [list(x) for x in self.result.losses],
+                "val_history": self.result.val_history,
             },
             "plugins": plugin_state,
         }
-        shared = {"model": model.state_dict()} if ctx.rank == 0 else None
-        path = save_checkpoint(ckpt_root, step, state, shared, keep_last=keep_checkpoints,
-                               meta={"plugins": list(ctx.plugins.order), "elapsed_s": clock.elapsed_s})
-        result.checkpoints.append(str(path))
-        ctx.log.info(f"checkpoint:{path} step:{step}")
-        ctx.log.metric(event="checkpoint", step=step, path=str(path))
+        shared = {"model": self.model.state_dict()} if ctx.rank == 0 else None
+        path = save_checkpoint(self.ckpt_root, self.step, state, shared, keep_last=self.keep_checkpoints,
+                               meta={"plugins": list(ctx.plugins.order), "elapsed_s": self.clock.elapsed_s})
+        self.result.checkpoints.append(str(path))
+        ctx.log.info(f"checkpoint:{path} step:{self.step}")
+        ctx.log.metric(event="checkpoint", step=self.step, path=str(path))
 
-    bar = None
-    old_printer = None
-    if progress and ctx.rank == 0:
-        from ..progress import Progress
+    def validate(self) -> None:
+        """In-loop validation with the clock paused."""
+        with self.clock.paused():
+            metrics = dict(self.evaluate(self.model))
+            self.model.train()
+        entry = {"step": self.step, "train_seconds": self.clock.elapsed_s, **metrics}
+        self.result.val_history.append(entry)
+        shown = " ".join(f"{k}:{v:.4f}" for k, v in metrics.items() if isinstance(v, float))
+        self.ctx.log.info(f"step:{self.step}/{self.t.iterations} {shown} train_time:{self.clock.elapsed_s * 1000:.0f}ms")
+        self.ctx.log.metric(event="val", phase="train", **entry)
 
-        bar = Progress(max(t.iterations - step, 1), "train", enabled=True)
-        old_printer = getattr(ctx.log, "printer", None)
-        if old_printer is not None:
-            ctx.log.printer = bar.print
-
-    # -- the timed loop ------------------------------------------------------------------------
-    iters = t.iterations
-    log_step, log_elapsed = step, clock.elapsed_s
-    cap = schedule.cap_s
-    try:
-        clock.start()
-        while True:
-            last = step >= iters or (stop_after is not None and step >= stop_after)
-            if evaluate is not None and t.val_loss_every > 0 and (last or step % t.val_loss_every == 0):
-                with clock.paused():
-                    metrics = dict(evaluate(model))
-                    model.train()
-                entry = {"step": step, "train_seconds": clock.elapsed_s, **metrics}
-                result.val_history.append(entry)
-                shown = " ".join(f"{k}:{v:.4f}" for k, v in metrics.items() if isinstance(v, float))
-                ctx.log.info(f"step:{step}/{iters} {shown} train_time:{clock.elapsed_s * 1000:.0f}ms")
-                ctx.log.metric(event="val", phase="train", **entry)
-            if last:
-                break
-            mul = schedule(step, clock.elapsed_s)
-            mom = momentum(step)
-            loss = stepper(loader, mul, mom)
-            step += 1
-            tokens += step_tokens
-            elapsed = clock.elapsed_s
-            ctx.plugins.observe(
-                "golf_on_step_end", model=model,
-                progress=TrainProgress(step=step, elapsed_s=elapsed, frac=schedule.frac(step, elapsed), lr_mul=mul),
-                ctx=ctx,
-            )
-            reached = cap is not None and clock.elapsed_s >= cap
-            if cap is not None:
-                reached = D.any_rank(reached, device)
-            if stop_after is None and reached:
-                stop_after = step
-            final = step >= iters or stop_after is not None
-            if t.log_every > 0 and (step % t.log_every == 0 or final):
-                lval = D.all_reduce(loss.detach().clone(), "avg").item()
+    def timed_loop(self, bar: Any) -> None:
+        """Steps until ``iterations`` or the wallclock cap (all ranks stop together), with step
+        hooks, logging, in-loop validation and checkpoints."""
+        t, clock, cap = self.t, self.clock, self.schedule.cap_s
+        self._log_mark = (self.step, clock.elapsed_s)
+        try:
+            clock.start()
+            while True:
+                last = self.step >= t.iterations or (self.stop_after is not None and self.step >= self.stop_after)
+                if self.evaluate is not None and t.val_loss_every > 0 and (last or self.step % t.val_loss_every == 0):
+                    self.validate()
+                if last:
+                    break
+                mul = self.schedule(self.step, clock.elapsed_s)
+                mom = self.momentum(self.step)
+                loss = self.stepper(self.loader, mul, mom)
+                self.step += 1
+                self.tokens += self.step_tokens
                 elapsed = clock.elapsed_s
-                dt = max(elapsed - log_elapsed, 1e-12)
-                tok_s = (step - log_step) * step_tokens / dt
-                step_avg_ms = 1000.0 * elapsed / max(step, 1)
-                result.losses.append((step, lval))
-                result.train_loss = lval
-                ctx.log.info(
-                    f"step:{step}/{iters} train_loss:{lval:.4f} lr_mul:{mul:.4f} train_time:{elapsed * 1000:.0f}ms "
-                    f"step_avg:{step_avg_ms:.2f}ms tok/s:{tok_s:.0f}"
+                self.ctx.plugins.observe(
+                    "golf_on_step_end", model=self.model,
+                    progress=TrainProgress(step=self.step, elapsed_s=elapsed, frac=self.schedule.frac(self.step, elapsed),
+                                           lr_mul=mul),
+                    ctx=self.ctx,
                 )
-                ctx.log.metric(event="train", step=step, train_loss=lval, lr_mul=mul, muon_momentum=mom,
-                               train_time_s=elapsed, step_avg_ms=step_avg_ms, tok_s=tok_s)
-                log_step, log_elapsed = step, elapsed
-            if bar is not None:
-                bar.update(1, info=f"loss {result.train_loss:.4f}" if result.train_loss is not None else "")
-            if ckpt_root is not None and step % t.checkpoint_every == 0:
-                with clock.paused():
-                    checkpoint()
-    finally:
-        clock.pause()
-        if bar is not None:
-            bar.close()
-            if old_printer is not None:
-                ctx.log.printer = old_printer
+                reached = cap is not None and clock.elapsed_s >= cap
+                if cap is not None:
+                    reached = D.any_rank(reached, self.device)
+                if self.stop_after is None and reached:
+                    self.stop_after = self.step
+                final = self.step >= t.iterations or self.stop_after is not None
+                if t.log_every > 0 and (self.step % t.log_every == 0 or final):
+                    self._log_step(loss, mul, mom)
+                if bar is not None:
+                    r = self.result
+                    bar.update(1, info=f"loss {r.train_loss:.4f}" if r.train_loss is not None else "")
+                if self.ckpt_root is not None and self.step % t.checkpoint_every == 0:
+                    with clock.paused():
+                        self.checkpoint()
+        finally:
+            clock.pause()
 
-    result.steps = step
-    result.train_seconds = clock.elapsed_s
-    result.tokens = tokens
-    result.stopped_by = "wallclock" if (stop_after is not None and step < iters) else "iterations"
-    if result.stopped_by == "wallclock":
-        ctx.log.info(f"stopping_early: wallclock_cap train_time:{clock.elapsed_s * 1000:.0f}ms step:{step}/{iters}")
-    if device.type == "cuda":
-        result.peak_memory_mib = torch.cuda.max_memory_allocated(device) / 2**20
-        ctx.log.info(f"peak memory allocated: {result.peak_memory_mib:.0f} MiB")
-    ctx.log.metric(event="train_end", steps=step, train_seconds=result.train_seconds, stopped_by=result.stopped_by,
-                   tokens=tokens, warmup_seconds=warmup_seconds)
-    ctx.plugins.observe("golf_on_train_end", model=model, ctx=ctx)
-    return result
+    def _log_step(self, loss: torch.Tensor, mul: float, mom: float) -> None:
+        step = self.step
+        lval = D.all_reduce(loss.detach().clone(), "avg").item()
+        elapsed = self.clock.elapsed_s
+        log_step, log_elapsed = self._log_mark
+        dt = max(elapsed - log_elapsed, 1e-12)
+        tok_s = (step - log_step) * self.step_tokens / dt
+        step_avg_ms = 1000.0 * elapsed / max(step, 1)
+        self.result.losses.append((step, lval))
+        self.result.train_loss = lval
+        self.ctx.log.info(
+            f"step:{step}/{self.t.iterations} train_loss:{lval:.4f} lr_mul:{mul:.4f} train_time:{elapsed * 1000:.0f}ms "
+            f"step_avg:{step_avg_ms:.2f}ms tok/s:{tok_s:.0f}"
+        )
+        self.ctx.log.metric(event="train", step=step, train_loss=lval, lr_mul=mul, muon_momentum=mom,
+                            train_time_s=elapsed, step_avg_ms=step_avg_ms, tok_s=tok_s)
+        self._log_mark = (step, elapsed)
+
+    def finish(self) -> TrainResult:
+        """Fill in the result: steps, seconds, tokens, why it stopped, peak memory."""
+        result, step, clock, iters = self.result, self.step, self.clock, self.t.iterations
+        result.steps = step
+        result.train_seconds = clock.elapsed_s
+        result.tokens = self.tokens
+        result.stopped_by = "wallclock" if (self.stop_after is not None and step < iters) else "iterations"
+        if result.stopped_by == "wallclock":
+            self.ctx.log.info(f"stopping_early: wallclock_cap train_time:{clock.elapsed_s * 1000:.0f}ms step:{step}/{iters}")
+        if self.device.type == "cuda":
+            result.peak_memory_mib = torch.cuda.max_memory_allocated(self.device) / 2**20
+            self.ctx.log.info(f"peak memory allocated: {result.peak_memory_mib:.0f} MiB")
+        self.ctx.log.metric(event="train_end", steps=step, train_seconds=result.train_seconds,
+                            stopped_by=result.stopped_by, tokens=self.tokens, warmup_seconds=result.warmup_seconds)
+        return result

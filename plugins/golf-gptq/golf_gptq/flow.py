@@ -1,5 +1,5 @@
 """The ``gptq`` run flow: calibrate, collect Hessians, quantize (fitting ``k`` to the byte
-budget when ``[artifact] fit = true``), report. ``mr-gptq`` runs the same flow with its rotation.
+budget when the option ``fit`` is on), report. ``mr-gptq`` runs the same flow with its rotation.
 """
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def header_estimate(ctx: Any, codec: str) -> int:
 
 def run_gptq(model: nn.Module, ctx: Any, opts: GPTQOptions, transform: Optional[WeightTransform] = None,
              decoders: Optional[Mapping[str, Decoder]] = None, label: str = "gptq") -> QuantizedModel:
-    """Calibrate, collect Hessians, quantize (fit ``k`` under ``[artifact] fit``), report.
+    """Calibrate, collect Hessians, quantize (fit ``k`` when ``opts.fit``), report.
 
     Stores a summary under :data:`SUMMARY` in ``ctx.stash`` and, on the main rank, writes
     ``quant_report.json`` into ``ctx.out_dir``.
@@ -87,7 +87,7 @@ def run_gptq(model: nn.Module, ctx: Any, opts: GPTQOptions, transform: Optional[
     quantizer = GPTQModelQuantizer(state, hessians, config_from(opts), transform, device=ctx.device)
     fit_info = None
     k = opts.clip_sigmas
-    if ctx.recipe.artifact.fit:
+    if opts.fit:
         code = ship_run(ctx).code_bytes  # the train_gpt.py that `golf export` writes for this run
         cap = ctx.recipe.artifact.cap_bytes
 

@@ -31,9 +31,11 @@ class GPTQOptions(Options):
     ar_batch: int = Field(8, ge=1, description="ar: sequences generated together")
     ar_temperature: float = Field(0.8, gt=0, description="ar: sampling temperature")
     ar_seed: int = Field(42, description="ar: sampling seed")
-    fit_tolerance: float = Field(0.002, gt=0, lt=0.05, description="[artifact] fit: accept artifact_bytes in [cap*(1-tol), cap]")
-    fit_k_min: float = Field(0.5, gt=0, description="[artifact] fit: smallest clip multiplier tried")
-    fit_k_max: float = Field(200.0, gt=0, description="[artifact] fit: largest clip multiplier tried")
+    fit: bool = Field(False, description="search clip_sigmas so that code + artifact bytes land just under "
+                      "[artifact] cap_bytes (the code bytes are the run's shipped script)")
+    fit_tolerance: float = Field(0.002, gt=0, lt=0.05, description="fit: accept artifact_bytes in [cap*(1-tol), cap]")
+    fit_k_min: float = Field(0.5, gt=0, description="fit: smallest clip multiplier tried")
+    fit_k_max: float = Field(200.0, gt=0, description="fit: largest clip multiplier tried")
     report: bool = Field(True, description="write quant_report.json into the run folder")
     report_compressor: Literal["artifact", "zlib", "lzma", "brotli", "none"] = Field(
         "artifact", description="compressor for the report's per-tensor bytes; 'none' skips them")

@@ -27,7 +27,7 @@ def golf_register(register):
 
 @hookimpl
 def golf_quantize(model, ctx, opts):
-    """Calibrate, collect Hessians, GPTQ every large matrix, fit ``k`` if ``[artifact] fit``."""
+    """Calibrate, collect Hessians, GPTQ every large matrix, fit ``k`` if the option ``fit`` is on."""
     return run_gptq(model, ctx, opts)
 
 

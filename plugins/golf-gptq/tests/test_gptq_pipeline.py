@@ -1,4 +1,4 @@
-"""Through ``golf run`` (golf_core.run): gptq on the demo corpus with ``[artifact] fit``
+"""Through ``golf run`` (golf_core.run): gptq on the demo corpus with ``[options.gptq] fit``
 lands within 0.5% under the cap, writes quant_report.json, and the score comes from artifact.bin."""
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ def test_budget_fit_lands_just_under_the_cap(tmp_path):
 
     # --tiny baseline (9 x 64, vocab 1024): ~260k int6 weights + a 65k int8 embedding. A model
     # budget of 110 kB is well below its size at k = 12.85, so the fit must raise k.
-    data = apply_tiny({"plugins": ["gptq"], "artifact": {"fit": True, "compressor": "brotli", "byte_shuffle": True}})
+    data = apply_tiny({"plugins": ["gptq"], "options": {"gptq": {"fit": True}},
+                      "artifact": {"compressor": "brotli", "byte_shuffle": True}})
     for o in ("train.iterations=12", "train.warmup_steps=1", "eval.max_tokens=4097", "train.log_every=0"):
         apply_override(data, o)
     recipe = validate_recipe_data(data, "gptq-fit.toml")
