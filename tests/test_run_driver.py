@@ -214,3 +214,20 @@ def test_post_train_from_kept_weights_writes_the_same_artifact(tiny_run, tmp_pat
     assert sizes["model_bytes"] == result.model_bytes
     assert torch.equal(again.load_artifact(tmp_path / "artifact.bin").tok_emb.weight,
                        run.model.tok_emb.weight)
+
+
+def test_validate_lists_tracks_by_severity(fresh_registry, tmp_path, capsys):
+    from golf_core.cli import main
+
+    fresh_registry.add("val", _plugin_on_track("val", "trains-on-val"))
+    fresh_registry.add("sf", _plugin_on_track("sf", "score-first"))
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('plugins = ["val", "sf"]\n[model]\nnum_layers = 1\nmodel_dim = 32\nnum_heads = 2\nnum_kv_heads = 1\n')
+    assert main(["validate", str(recipe)]) == 0
+    assert "legality: score-first, trains-on-val (declared: fixed-predictor)" in capsys.readouterr().out
+
+
+def _plugin_on_track(name, track):
+    ns = type(name, (), {})()
+    ns.golf_register = hookimpl(lambda register: register(TechniqueInfo(name=name, legality=track)))
+    return ns
