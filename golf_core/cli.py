@@ -216,12 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         mod.register(sub)
 
-    from .plugins import iter_installed_modules
+    from .plugins import registration_manager
 
-    for mod in iter_installed_modules():
-        fn = getattr(mod, "golf_register_commands", None)
-        if fn is not None:
-            fn(sub)
+    registration_manager().hook.golf_register_commands(subparsers=sub)
     return parser
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import torch
 
+from .errors import GolfError
 from .recipe import Recipe
 from .rundir import RunLog
 from .stash import Stash
@@ -16,6 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .data.paths import DataPaths
     from .data.tokenizer import ByteLuts
     from .plugins import ActivePlugins
+    from .services import RunServices
 
 
 def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
@@ -26,6 +28,16 @@ def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
     if dev.type == "cuda" and dev.index is None:
         dev = torch.device("cuda", local_rank)
     return dev
+
+
+class NoServices:
+    """``ctx.services`` of a context the run driver did not make: every service is a one-line error."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise GolfError(f"ctx.services.{name}: this RunContext has no run services (it was not made by "
+                        "golf_core.run.make_context); attach them with golf_core.services.attach(ctx)")
 
 
 @dataclass
@@ -45,6 +57,9 @@ class RunContext:
     phase: str = "setup"
     current_plugin: Optional[str] = None
     validation_reads: list[dict[str, Any]] = field(default_factory=list)
+    #: What the run driver offers plugins (code bytes, compression, artifact packing, loaders):
+    #: a ``golf_core.services.RunServices``.
+    services: "RunServices | NoServices" = field(default_factory=NoServices)
     _data: Optional["DataPaths"] = None
     _luts: Optional["ByteLuts"] = None
 

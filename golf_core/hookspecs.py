@@ -4,7 +4,9 @@ The core owns the sequence of phases (the run driver, ``golf_core.run.driver``);
 does through these hooks. Hooks run at phase boundaries only, never inside the compiled
 training step, so the model that trains is a plain ``nn.Module`` that torch.compile sees whole.
 
-How the core calls a hook depends on its kind, written at the top of each docstring:
+Each hook is declared here once, with its kind (``@golf_hook(kind)``); the kind decides how
+the core calls it (:data:`KIND_RULES`, written into each hook's docstring by the decorator) and
+everything else derives from :data:`HOOK_KINDS` (``golf_core.plugins``, ``golf plugins``):
 
 * **registration**: called on every *installed* plugin, so that ``golf plugins`` can list
   plugins that no recipe activates.
@@ -13,30 +15,81 @@ How the core calls a hook depends on its kind, written at the top of each docstr
   implementation receives the value the previous one returned; returning ``None`` keeps it.
 * **exclusive**: at most one active plugin may implement it. None: the core's default runs.
   Two or more: the recipe fails validation, naming them.
-* **observer**: called for every active plugin, in recipe order; return values are ignored.
+* **observer**: called for every active plugin, in recipe order; return values are ignored
+  (or collected per plugin, where the hook says so).
 
 Every hook except the registration hooks receives ``ctx`` (the ``RunContext`` of the run:
-recipe, device, rank, stash, logs, clocks, the validation-read ledger) and ``opts`` (this
-plugin's own validated ``Options`` instance from ``[options.<plugin>]``). Implementations may
-declare only the arguments they use, as with pytest.
+recipe, device, rank, stash, logs, clocks, the validation-read ledger, ``ctx.services``) and
+``opts`` (this plugin's own validated ``Options`` instance from ``[options.<plugin>]``).
+Implementations may declare only the arguments they use, as with pytest.
 """
 from __future__ import annotations
 
-from typing import Any
+import inspect
+from typing import TYPE_CHECKING, Any, Callable, Literal, Optional
 
 import pluggy
 
+if TYPE_CHECKING:  # pragma: no cover - types for readers and checkers; nothing is imported at run time
+    import argparse
+
+    from torch import Tensor, nn
+
+    from .context import RunContext
+    from .eval.session import EvalSession
+    from .options import Options
+    from .quant.quantized import QuantizedModel
+    from .technique import TechniqueInfo
+    from .train.loop import TrainProgress
+    from .train.optim import OptimizerSet
+
 hookspec = pluggy.HookspecMarker("golf")
 hookimpl = pluggy.HookimplMarker("golf")
+
+HookKind = Literal["registration", "transform", "exclusive", "observer"]
+
+#: How the core calls a hook of each kind (the sentence each hook's docstring carries).
+KIND_RULES: dict[str, str] = {
+    "registration": "called on every installed plugin, active or not.",
+    "transform": "called on every active plugin in recipe order, each receiving the value the previous "
+                 "one returned; return ``None`` to keep it.",
+    "exclusive": "at most one active plugin may implement it; with none, the core's default runs.",
+    "observer": "called on every active plugin in recipe order.",
+}
+
+#: Every hook's kind, in declaration order: the one place hook kinds are stated.
+HOOK_KINDS: dict[str, str] = {}
+
+
+def golf_hook(kind: HookKind) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a hookspec of ``kind``: record it in :data:`HOOK_KINDS`, put the kind's rule into
+    its docstring (after the first paragraph), and mark it for pluggy."""
+    if kind not in KIND_RULES:
+        raise ValueError(f"unknown hook kind {kind!r}; one of {sorted(KIND_RULES)}")
+
+    def declare(fn: Callable[..., Any]) -> Callable[..., Any]:
+        HOOK_KINDS[fn.__name__] = kind
+        doc = inspect.cleandoc(fn.__doc__ or "")
+        first, _, rest = doc.partition("\n\n")
+        fn.__doc__ = f"{first}\n\n**{kind.capitalize()}** hook: {KIND_RULES[kind]}" + (f"\n\n{rest}" if rest else "")
+        return hookspec(fn)
+
+    return declare
+
+
+def hooks_of_kind(kind: HookKind) -> tuple[str, ...]:
+    """The hooks of one kind, in declaration order."""
+    return tuple(n for n, k in HOOK_KINDS.items() if k == kind)
+
 
 # --------------------------------------------------------------------------------------------
 # registration
 # --------------------------------------------------------------------------------------------
 
 
-@hookspec
-def golf_register(register: Any) -> None:
-    """Declare this plugin's technique. **Registration** (every installed plugin).
+@golf_hook("registration")
+def golf_register(register: Callable[["TechniqueInfo"], None]) -> None:
+    """Declare this plugin's technique.
 
     Called once when the plugin is loaded. Call ``register(TechniqueInfo(...))`` exactly once
     with the plugin's name (equal to its entry-point name), its ``Options`` model, lineage
@@ -47,9 +100,9 @@ def golf_register(register: Any) -> None:
     """
 
 
-@hookspec
-def golf_register_commands(subparsers: Any) -> None:
-    """Add sub-commands to the ``golf`` CLI. **Registration** (every installed plugin).
+@golf_hook("registration")
+def golf_register_commands(subparsers: "argparse._SubParsersAction") -> None:
+    """Add sub-commands to the ``golf`` CLI.
 
     Called once while the ``golf`` argument parser is built.
 
@@ -65,10 +118,10 @@ def golf_register_commands(subparsers: Any) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@hookspec(firstresult=True)
-def golf_make_loader(ctx: Any, opts: Any, purpose: str) -> Any:
-    """Build the training-data loader. **Exclusive**; the core's default is the baseline's
-    sequential ``TokenStream`` loader (``golf_core.data.loaders.SequentialLoader``).
+@golf_hook("exclusive")
+def golf_make_loader(ctx: "RunContext", opts: "Options", purpose: str) -> Any:
+    """Build the training-data loader; the core's default is the baseline's sequential
+    ``TokenStream`` loader (``golf_core.data.loaders.SequentialLoader``).
 
     Called at the start of training, again after the compile warmup (the loader is re-created
     so warmup batches are replayed, as the records do), and when a plugin asks for calibration
@@ -84,9 +137,9 @@ def golf_make_loader(ctx: Any, opts: Any, purpose: str) -> Any:
     """
 
 
-@hookspec
-def golf_build_model(model: Any, ctx: Any, opts: Any) -> Any:
-    """Change the freshly built baseline model. **Transform**, recipe order.
+@golf_hook("transform")
+def golf_build_model(model: "nn.Module", ctx: "RunContext", opts: "Options") -> Optional["nn.Module"]:
+    """Change the freshly built baseline model.
 
     Called after ``golf_core.model.GPT`` is built from ``[model]`` and before dtypes are
     restored and the model is moved to its device; called again, with the same options, when
@@ -100,9 +153,10 @@ def golf_build_model(model: Any, ctx: Any, opts: Any) -> Any:
     """
 
 
-@hookspec
-def golf_configure_optimizers(optimizers: Any, model: Any, ctx: Any, opts: Any) -> Any:
-    """Change the optimizers. **Transform**, recipe order.
+@golf_hook("transform")
+def golf_configure_optimizers(optimizers: "OptimizerSet", model: "nn.Module", ctx: "RunContext",
+                              opts: "Options") -> Optional["OptimizerSet"]:
+    """Change the optimizers.
 
     Called once after the core built the baseline's groups (Muon for block matrices, Adam for
     the embedding and for scalars and control tensors; ``golf_core.train.optim``).
@@ -119,9 +173,10 @@ def golf_configure_optimizers(optimizers: Any, model: Any, ctx: Any, opts: Any) 
 # --------------------------------------------------------------------------------------------
 
 
-@hookspec
-def golf_compile_warmup(model: Any, ctx: Any, opts: Any) -> Any:
-    """Ask for extra compile-warmup passes. **Observer** (results collected, recipe order).
+@golf_hook("observer")
+def golf_compile_warmup(model: "nn.Module", ctx: "RunContext",
+                        opts: "Options") -> Optional[list[Callable[["nn.Module"], Callable[[], None]]]]:
+    """Ask for extra compile-warmup passes (results collected).
 
     Called before the training clock starts. The core runs ``[train] warmup_steps`` steps
     as-is, then the same number again under each state returned here, then restores the
@@ -133,9 +188,9 @@ def golf_compile_warmup(model: Any, ctx: Any, opts: Any) -> Any:
     """
 
 
-@hookspec
-def golf_on_train_start(model: Any, ctx: Any, opts: Any) -> None:
-    """The training clock is about to start. **Observer**.
+@golf_hook("observer")
+def golf_on_train_start(model: "nn.Module", ctx: "RunContext", opts: "Options") -> None:
+    """The training clock is about to start.
 
     Called after the compile warmup was undone and before step 1. On a resume it is called
     after the model, optimizers, loader and clock were restored and *before*
@@ -147,9 +202,9 @@ def golf_on_train_start(model: Any, ctx: Any, opts: Any) -> None:
     """
 
 
-@hookspec
-def golf_on_step_end(model: Any, progress: Any, ctx: Any, opts: Any) -> None:
-    """A training step finished. **Observer**, outside the compiled graph; keep it cheap.
+@golf_hook("observer")
+def golf_on_step_end(model: "nn.Module", progress: "TrainProgress", ctx: "RunContext", opts: "Options") -> None:
+    """A training step finished (outside the compiled graph; keep it cheap).
 
     :param model: the un-wrapped model (e.g. for EMA, or to switch looping on).
     :param progress: ``golf_core.train.loop.TrainProgress`` with ``step`` (1-based, steps
@@ -159,26 +214,26 @@ def golf_on_step_end(model: Any, progress: Any, ctx: Any, opts: Any) -> None:
     """
 
 
-@hookspec
-def golf_on_train_end(model: Any, ctx: Any, opts: Any) -> None:
-    """Training stopped (cap reached or iterations done). **Observer**.
+@golf_hook("observer")
+def golf_on_train_end(model: "nn.Module", ctx: "RunContext", opts: "Options") -> None:
+    """Training stopped (cap reached or iterations done).
 
     :param model: the un-wrapped model, before any pre-quant transform.
     :return: nothing.
     """
 
 
-@hookspec
-def golf_state_dict(ctx: Any, opts: Any) -> Any:
-    """This plugin's state for a checkpoint. **Observer** (results collected).
+@golf_hook("observer")
+def golf_state_dict(ctx: "RunContext", opts: "Options") -> Optional[dict[str, Any]]:
+    """This plugin's state for a checkpoint (results collected).
 
     :return: a dict of tensors and plain values (e.g. the EMA weights), or ``None``.
     """
 
 
-@hookspec
-def golf_load_state_dict(state: Any, ctx: Any, opts: Any) -> None:
-    """Restore what ``golf_state_dict`` returned when resuming. **Observer**.
+@golf_hook("observer")
+def golf_load_state_dict(state: dict[str, Any], ctx: "RunContext", opts: "Options") -> None:
+    """Restore what ``golf_state_dict`` returned when resuming.
 
     :param state: the dict this plugin returned at checkpoint time.
     :return: nothing.
@@ -190,9 +245,9 @@ def golf_load_state_dict(state: Any, ctx: Any, opts: Any) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@hookspec
-def golf_pre_quant(model: Any, ctx: Any, opts: Any) -> Any:
-    """Change the trained weights before quantization. **Transform**, recipe order.
+@golf_hook("transform")
+def golf_pre_quant(model: "nn.Module", ctx: "RunContext", opts: "Options") -> Optional["nn.Module"]:
+    """Change the trained weights before quantization.
 
     Called once after training (EMA swap, pre-quant TTT, rotations). Reading validation data
     here is only possible through ``ctx.read_validation(reason)``, which records the read and
@@ -202,20 +257,20 @@ def golf_pre_quant(model: Any, ctx: Any, opts: Any) -> Any:
     """
 
 
-@hookspec(firstresult=True)
-def golf_quantize(model: Any, ctx: Any, opts: Any) -> Any:
-    """Quantize the model. **Exclusive**; the core's default is the baseline's per-row
-    int8 (``golf_core.quant.int8``).
+@golf_hook("exclusive")
+def golf_quantize(model: "nn.Module", ctx: "RunContext", opts: "Options") -> "QuantizedModel":
+    """Quantize the model; the core's default is the baseline's per-row int8
+    (``golf_core.quant.int8``).
 
     :return: a ``golf_core.quant.QuantizedModel``: a flat dict of tensors plus a JSON-able
         ``meta`` dict saying how to decode each entry.
     """
 
 
-@hookspec(firstresult=True)
-def golf_dequantize(quantized: Any, ctx: Any, opts: Any) -> Any:
-    """Decode a ``QuantizedModel`` read from ``artifact.bin`` into a float state dict.
-    **Exclusive**; the core's default decodes every codec of ``golf_core.quant``.
+@golf_hook("exclusive")
+def golf_dequantize(quantized: "QuantizedModel", ctx: "RunContext", opts: "Options") -> dict[str, "Tensor"]:
+    """Decode a ``QuantizedModel`` read from ``artifact.bin`` into a float state dict; the
+    core's default decodes every codec of ``golf_core.quant``.
 
     Implement it only when ``golf_quantize`` wrote something the core cannot decode (a
     rotation to undo, say); then declare ``required_on_load=True``.
@@ -224,19 +279,19 @@ def golf_dequantize(quantized: Any, ctx: Any, opts: Any) -> Any:
     """
 
 
-@hookspec(firstresult=True)
-def golf_compress(data: bytes, ctx: Any, opts: Any) -> Any:
-    """Compress the serialized model. **Exclusive**; the core's default applies
-    ``[artifact] byte_shuffle`` and ``[artifact] compressor`` (zlib, lzma or brotli).
+@golf_hook("exclusive")
+def golf_compress(data: bytes, ctx: "RunContext", opts: "Options") -> tuple[str, bytes]:
+    """Compress the serialized model; the core's default applies ``[artifact] byte_shuffle``
+    and ``[artifact] compressor`` (zlib, lzma or brotli).
 
     :return: ``(codec_name, compressed_bytes)``; ``codec_name`` is stored in the artifact
         header and handed back to ``golf_decompress``.
     """
 
 
-@hookspec(firstresult=True)
-def golf_decompress(codec: str, data: bytes, ctx: Any, opts: Any) -> Any:
-    """Invert ``golf_compress``. **Exclusive**, paired with ``golf_compress``.
+@golf_hook("exclusive")
+def golf_decompress(codec: str, data: bytes, ctx: "RunContext", opts: "Options") -> bytes:
+    """Invert ``golf_compress`` (implement the two together).
 
     :return: the serialized bytes.
     """
@@ -247,9 +302,9 @@ def golf_decompress(codec: str, data: bytes, ctx: Any, opts: Any) -> Any:
 # --------------------------------------------------------------------------------------------
 
 
-@hookspec
-def golf_on_artifact_load(model: Any, ctx: Any, opts: Any) -> Any:
-    """The model was rebuilt and its weights decoded from ``artifact.bin``. **Transform**.
+@golf_hook("transform")
+def golf_on_artifact_load(model: "nn.Module", ctx: "RunContext", opts: "Options") -> Optional["nn.Module"]:
+    """The model was rebuilt and its weights decoded from ``artifact.bin``.
 
     Called before any scoring (e.g. depth recurrence switches looping on).
 
@@ -257,10 +312,10 @@ def golf_on_artifact_load(model: Any, ctx: Any, opts: Any) -> Any:
     """
 
 
-@hookspec(firstresult=True)
-def golf_eval_adapt(model: Any, session: Any, ctx: Any, opts: Any) -> Any:
-    """Score the validation stream, adapting at eval time. **Exclusive**; the core's default
-    scores every window with the fixed model.
+@golf_hook("exclusive")
+def golf_eval_adapt(model: "nn.Module", session: "EvalSession", ctx: "RunContext", opts: "Options") -> Any:
+    """Score the validation stream, adapting at eval time; the core's default scores every
+    window with the fixed model.
 
     The adapter never holds the raw validation tensor: it iterates
     ``session.windows()`` / ``session.chunks(n)`` (left to right), calls
@@ -279,9 +334,9 @@ def golf_eval_adapt(model: Any, session: Any, ctx: Any, opts: Any) -> Any:
 # --------------------------------------------------------------------------------------------
 
 
-@hookspec
-def golf_summary(result: Any, ctx: Any, opts: Any) -> None:
-    """The run finished scoring. **Observer**.
+@golf_hook("observer")
+def golf_summary(result: dict[str, Any], ctx: "RunContext", opts: "Options") -> None:
+    """The run finished scoring.
 
     :param result: the dict that becomes ``result.json``; add keys under your plugin's name.
     :return: nothing.

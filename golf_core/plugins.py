@@ -19,7 +19,7 @@ import os
 import sys
 import types
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Optional
 
 import pluggy
 from pydantic import ValidationError
@@ -33,47 +33,24 @@ from .technique import TechniqueInfo
 ENTRY_POINT_GROUP = "golf"
 
 #: Hooks at most one active plugin may implement (``golf_core.defaults`` runs when none does).
-EXCLUSIVE_HOOKS = (
-    "golf_make_loader",
-    "golf_quantize",
-    "golf_dequantize",
-    "golf_compress",
-    "golf_decompress",
-    "golf_eval_adapt",
-)
+EXCLUSIVE_HOOKS = hookspecs.hooks_of_kind("exclusive")
 #: Hooks applied in recipe order, each receiving the previous one's value.
-TRANSFORM_HOOKS = ("golf_build_model", "golf_configure_optimizers", "golf_pre_quant", "golf_on_artifact_load")
+TRANSFORM_HOOKS = hookspecs.hooks_of_kind("transform")
 #: Hooks called on every active plugin in recipe order, results collected or ignored.
-OBSERVER_HOOKS = (
-    "golf_compile_warmup",
-    "golf_on_train_start",
-    "golf_on_step_end",
-    "golf_on_train_end",
-    "golf_state_dict",
-    "golf_load_state_dict",
-    "golf_summary",
-)
+OBSERVER_HOOKS = hookspecs.hooks_of_kind("observer")
 #: Hooks called on every installed plugin.
-REGISTRATION_HOOKS = ("golf_register", "golf_register_commands")
+REGISTRATION_HOOKS = hookspecs.hooks_of_kind("registration")
 ALL_HOOKS = EXCLUSIVE_HOOKS + TRANSFORM_HOOKS + OBSERVER_HOOKS + REGISTRATION_HOOKS
 
 
 def hook_names() -> list[str]:
     """Every hook declared in ``golf_core.hookspecs``."""
-    return sorted(n for n in dir(hookspecs) if n.startswith("golf_"))
+    return sorted(hookspecs.HOOK_KINDS)
 
 
 def hook_kind(name: str) -> str:
-    """``exclusive``, ``transform``, ``observer`` or ``registration``."""
-    for kind, names in (
-        ("exclusive", EXCLUSIVE_HOOKS),
-        ("transform", TRANSFORM_HOOKS),
-        ("observer", OBSERVER_HOOKS),
-        ("registration", REGISTRATION_HOOKS),
-    ):
-        if name in names:
-            return kind
-    raise KeyError(name)
+    """``exclusive``, ``transform``, ``observer`` or ``registration`` (``hookspecs.HOOK_KINDS``)."""
+    return hookspecs.HOOK_KINDS[name]
 
 
 class _GolfPluginManager(pluggy.PluginManager):
@@ -123,9 +100,11 @@ def _implemented_hooks(obj: Any) -> list[str]:
 
 
 def _collect_info(name: str, obj: Any) -> TechniqueInfo:
-    reg = getattr(obj, "golf_register", None)
-    if reg is None:
+    if not callable(getattr(obj, "golf_register", None)):
         raise PluginError(f"plugin {name!r} does not implement golf_register")
+    # validate hook signatures against the specs now, not at first call
+    pm = _new_manager()
+    pm.register(obj, name=name)
     got: list[TechniqueInfo] = []
 
     def register(info: TechniqueInfo) -> None:
@@ -133,7 +112,7 @@ def _collect_info(name: str, obj: Any) -> TechniqueInfo:
             raise PluginError(f"plugin {name!r}: register() expects a TechniqueInfo, got {type(info).__name__}")
         got.append(info)
 
-    reg(register)
+    pm.hook.golf_register(register=register)
     if len(got) != 1:
         raise PluginError(f"plugin {name!r}: golf_register must register exactly one technique, got {len(got)}")
     info = got[0]
@@ -141,8 +120,6 @@ def _collect_info(name: str, obj: Any) -> TechniqueInfo:
         raise PluginError(f"plugin {name!r} registers itself as {info.name!r}; the names must match")
     if not (isinstance(info.options, type) and issubclass(info.options, Options)):
         raise PluginError(f"plugin {name!r}: options must be a golf_core.Options subclass")
-    # validate hook signatures against the specs now, not at first call
-    _new_manager().register(obj, name=name)
     return info
 
 
@@ -367,6 +344,14 @@ class ActivePlugins:
         return {n: self.info(n).track_for(self.options[n]) for n in self.order}
 
 
+def _replaced_hint(reg: PluginRegistry, name: str) -> Optional[str]:
+    """The hint of the installed plugin that replaced the former plugin ``name``, if any."""
+    for p in reg.plugins.values():
+        if p.ok and name in p.info.replaces:  # type: ignore[union-attr]
+            return p.info.replaces[name]  # type: ignore[union-attr]
+    return None
+
+
 def activate(recipe: Recipe, reg: Optional[PluginRegistry] = None, where: Optional[str] = None) -> ActivePlugins:
     """Validate ``recipe``'s plugin list and options and return the active set.
 
@@ -380,11 +365,15 @@ def activate(recipe: Recipe, reg: Optional[PluginRegistry] = None, where: Option
     entries: dict[str, InstalledPlugin] = {}
     for name in recipe.plugins:
         if name not in reg.plugins:
-            raise PluginError(f"{where}: unknown plugin {name!r}{suggest(name, reg.plugins)}")
+            hint = _replaced_hint(reg, name)
+            raise PluginError(f"{where}: {hint}" if hint else
+                              f"{where}: unknown plugin {name!r}{suggest(name, reg.plugins)}")
         entries[name] = reg.get(name)
     for name in recipe.options:
         if name not in reg.plugins:
-            raise RecipeError(f"{where}: [options.{name}] names an unknown plugin{suggest(name, reg.plugins)}")
+            hint = _replaced_hint(reg, name)
+            raise RecipeError(f"{where}: [options.{name}]: {hint}" if hint else
+                              f"{where}: [options.{name}] names an unknown plugin{suggest(name, reg.plugins)}")
     options: dict[str, Options] = {}
     for name, entry in entries.items():
         info = entry.info
@@ -424,10 +413,13 @@ def plugin_source_roots(ap: ActivePlugins) -> list[str]:
     return roots
 
 
-def iter_installed_modules(reg: Optional[PluginRegistry] = None) -> Iterable[Any]:
-    """Modules of every installed plugin that loaded (for registration hooks)."""
+def registration_manager(reg: Optional[PluginRegistry] = None) -> pluggy.PluginManager:
+    """A pluggy manager holding every installed plugin that loaded, for the registration hooks
+    (``pm.hook.golf_register_commands(subparsers=...)``); implementations run in name order."""
     reg = reg or registry()
-    for name in reg.names():
+    pm = _new_manager()
+    for name in reversed(reg.names()):  # pluggy calls the last registered first
         p = reg.plugins[name]
         if p.module is not None and p.error is None:
-            yield p.module
+            pm.register(p.module, name=name)
+    return pm

@@ -42,6 +42,8 @@ class TechniqueInfo:
                       (e.g. which layers loop when the model has fewer layers).
     legality_of:      optional ``fn(opts) -> Legality`` when the track depends on options
                       (``prequant-ttt`` with ``data = "val"`` trains on validation data).
+    replaces:         former plugin names this one took over, each with the one-line hint a
+                      recipe naming the old plugin fails with (``{"mr-gptq": "... rotation ..."}``).
     """
 
     name: str
@@ -54,6 +56,7 @@ class TechniqueInfo:
     reported_delta: str = ""
     tiny: Optional[Callable[[Options, "Recipe"], Options]] = None
     legality_of: Optional[Callable[[Options], str]] = None
+    replaces: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.legality not in LEGALITY_TRACKS:

@@ -195,3 +195,39 @@ def test_every_hookspec_has_a_kind_and_a_docstring():
         kind = P.hook_kind(n)
         assert kind.capitalize() in doc or f"**{kind.capitalize()}" in doc, (n, kind)
         assert ":return:" in doc or "return" in doc.lower(), n
+
+
+def test_hook_kinds_are_declared_once_and_hooks_are_typed():
+    import typing
+
+    import argparse
+    from torch import Tensor, nn
+
+    from golf_core import hookspecs
+    from golf_core.context import RunContext
+    from golf_core.eval.session import EvalSession
+    from golf_core.options import Options
+    from golf_core.quant.quantized import QuantizedModel
+    from golf_core.technique import TechniqueInfo
+    from golf_core.train.loop import TrainProgress
+    from golf_core.train.optim import OptimizerSet
+
+    # the tuples of golf_core.plugins are the declaration's, and no spec carries a pluggy marker
+    # that the core would ignore (it calls implementations itself, in recipe order)
+    assert set(P.ALL_HOOKS) == set(hookspecs.HOOK_KINDS) and len(P.ALL_HOOKS) == len(set(P.ALL_HOOKS))
+    for n, kind in hookspecs.HOOK_KINDS.items():
+        spec = getattr(hookspecs, n)
+        assert not getattr(spec, "golf_spec", {}).get("firstresult"), n
+        assert f"**{kind.capitalize()}** hook: {hookspecs.KIND_RULES[kind]}" in spec.__doc__, n
+    ns = dict(argparse=argparse, Tensor=Tensor, nn=nn, RunContext=RunContext, EvalSession=EvalSession,
+              Options=Options, QuantizedModel=QuantizedModel, TechniqueInfo=TechniqueInfo,
+              TrainProgress=TrainProgress, OptimizerSet=OptimizerSet)
+    for n in hookspecs.HOOK_KINDS:
+        hints = typing.get_type_hints(getattr(hookspecs, n), localns=ns)
+        for arg in ("ctx", "opts", "model", "optimizers", "session", "quantized", "progress"):
+            if arg in hints:
+                assert hints[arg] is not typing.Any, (n, arg)
+        if "ctx" in hints:
+            assert hints["ctx"] is RunContext and hints["opts"] is Options, n
+    with pytest.raises(ValueError, match="unknown hook kind"):
+        hookspecs.golf_hook("sometimes")

@@ -28,8 +28,10 @@ def make_context(recipe: Recipe, out_dir: Optional[Path], *, reg: Optional[Plugi
     elif recipe.train.cpu_threads:
         torch.set_num_threads(recipe.train.cpu_threads)
     log = rundir.RunLog(out_dir, is_main=dist.rank == 0, echo=echo)
-    return RunContext(recipe=recipe, plugins=plugins, device=device, out_dir=out_dir, rank=dist.rank,
-                      world_size=dist.world_size, local_rank=dist.local_rank, log=log)
+    from ..services import attach
+
+    return attach(RunContext(recipe=recipe, plugins=plugins, device=device, out_dir=out_dir, rank=dist.rank,
+                             world_size=dist.world_size, local_rank=dist.local_rank, log=log))
 
 
 def load_run_recipe(run_dir: Path) -> Recipe:

@@ -130,6 +130,44 @@ def any_rank(flag: bool, device: torch.device) -> bool:
     return bool(t.item())
 
 
+def reduce_device() -> torch.device:
+    """Where small tensors for a collective live: the current CUDA device under NCCL, else CPU."""
+    if dist.is_available() and dist.is_initialized() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def max_over_ranks(n: int) -> int:
+    """The largest ``n`` over all ranks (``n`` itself in a single process)."""
+    if not is_distributed():
+        return int(n)
+    t = torch.tensor([int(n)], dtype=torch.int64, device=reduce_device())
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t.item())
+
+
+def token_mean_grads(params: list[torch.Tensor], count: float, loss_sum: float) -> tuple[float, float]:
+    """Turn this rank's summed gradients into the token-weighted mean over every rank.
+
+    Each rank has back-propagated ``loss * count`` over its ``count`` tokens (``loss_sum`` =
+    that loss times ``count``; a rank with no tokens passes 0, 0). Missing gradients become
+    zeros, gradients and ``(count, loss_sum)`` are summed over ranks, and every gradient is
+    divided by the total count (at least 1). Returns ``(total count, total loss_sum)``.
+    """
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    tot = torch.tensor([count, loss_sum], dtype=torch.float64, device=reduce_device())
+    if is_distributed():
+        for p in params:
+            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+        dist.all_reduce(tot, op=dist.ReduceOp.SUM)
+    n_tok = max(float(tot[0]), 1.0)
+    for p in params:
+        p.grad.div_(n_tok)
+    return float(tot[0]), float(tot[1])
+
+
 def barrier() -> None:
     """Wait for every rank (no-op in a single process)."""
     if is_distributed():

@@ -101,7 +101,9 @@ def make_train_context(
                      log=log if log is not None else RecordingLog())
     if data is not None:
         ctx._data = data
-    return ctx
+    from ..services import attach  # a test context offers the run's services too
+
+    return attach(ctx)
 
 
 def tiny_recipe(vocab_size: int = 64, model: Optional[dict[str, Any]] = None, **train: Any) -> Recipe:

@@ -8,9 +8,10 @@ Usable without golf::
 
     from golf_causal_slot import context_mask, fit_hidden_delta, fit_window_logit_deltas
 """
+from golf_core.api import SoftcapHead, frozen, head_of
+
 from .adamw import AdamWDeltaConfig, fit_hidden_delta, hidden_delta_nll
 from .evaluate import CausalSlotConfig, causal_slot_evaluate
-from .head import SoftcapHead, frozen, head_of
 from .lbfgs import LBFGSConfig, fit_logit_delta, fit_shared_logit_delta, fit_window_logit_deltas
 from .masks import context_mask, first_scored
 

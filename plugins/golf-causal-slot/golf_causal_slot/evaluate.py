@@ -10,8 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from golf_core.api import frozen, head_of
+
 from .adamw import AdamWDeltaConfig, fit_hidden_delta, hidden_delta_nll
-from .head import frozen, head_of, upcast
+from .head import upcast
 from .lbfgs import LBFGSConfig, fit_shared_logit_delta, fit_window_logit_deltas
 from .masks import context_mask
 

@@ -5,7 +5,7 @@ from typing import Sequence
 
 from torch import nn
 
-from golf_core.model import LayerSchedule
+from golf_core.api import LayerSchedule
 from golf_depth_recurrence.layout import loop_virtual_layers, repeat_virtual_layers, split_halves
 from golf_depth_recurrence.skips import SharedLastSlotSkips
 from golf_depth_recurrence.untie import UntiedPass, untied_passes

@@ -18,7 +18,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from golf_core.model import CastedLinear
+from golf_core.api import CastedLinear
 
 UntieMode = Literal["down", "full"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from golf_core import Options, StashKey, TechniqueInfo, hookimpl
-from golf_core.errors import PluginError
+from golf_core.api import PluginError
 from pydantic import Field
 
 from .ema import DEFAULT_DECAY, WeightEMA

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-from golf_core.errors import GolfError
+from golf_core.api import GolfError
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """The ``gptq`` run flow: calibrate, collect Hessians, quantize (fitting ``k`` to the byte
-budget when the option ``fit`` is on), report. ``mr-gptq`` runs the same flow with its rotation.
+budget when the option ``fit`` is on), report; with ``rotation = "hadamard"`` every matrix and its
+Hessian are rotated first (:mod:`golf_gptq.hadamard`).
 """
 from __future__ import annotations
 
@@ -11,13 +12,8 @@ import torch
 from torch import nn
 
 from golf_core import StashKey
-from golf_core.export.shipping import ship_run
-from golf_core.run.artifact import artifact_for, compress
-from golf_core.quant.artifact import pack_artifact
-from golf_core.quant.dequant import Decoder, dequantize
-from golf_core.quant.quantized import QuantizedModel
-from golf_core.quant.report import quant_report, write_quant_report
-from golf_core.quant.serialize import serialize_quantized
+from golf_core.api import (Decoder, QuantizedModel, dequantize, quant_report, serialize_quantized,
+                           write_quant_report)
 
 from .calibration import generate_sequences, loader_batches, token_batches
 from .fit import fit_clip_sigmas
@@ -42,7 +38,7 @@ def calibration_batches(model: nn.Module, ctx: Any, opts: GPTQOptions) -> list[t
     """Token batches from the configured source (see :mod:`golf_gptq.calibration`)."""
     seq_len = opts.calibration_seq_len or ctx.recipe.train.train_seq_len
     if opts.calibration == "train":
-        loader = ctx.plugins.exclusive("golf_make_loader", ctx=ctx, purpose="calibration")
+        loader = ctx.services.make_loader("calibration")
         return list(loader_batches(loader, opts.calibration_batches, opts.calibration_seqs, seq_len))
     if opts.calibration == "val":
         tokens = ctx.read_validation("gptq calibration on validation tokens")
@@ -51,12 +47,6 @@ def calibration_batches(model: nn.Module, ctx: Any, opts: GPTQOptions) -> list[t
     return generate_sequences(model, opts.ar_seqs, seq_len, vocab, batch=opts.ar_batch,
                               temperature=opts.ar_temperature, seed=opts.ar_seed, device=ctx.device,
                               autocast=ctx.autocast)
-
-
-def header_estimate(ctx: Any, codec: str) -> int:
-    """Bytes of the artifact container around the payload (fixed prefix, checksum and the JSON
-    header a run writes), from ``golf_core.run.artifact.artifact_for``."""
-    return len(pack_artifact(artifact_for(ctx, codec, b"")))
 
 
 def run_gptq(model: nn.Module, ctx: Any, opts: GPTQOptions, transform: Optional[WeightTransform] = None,
@@ -88,12 +78,12 @@ def run_gptq(model: nn.Module, ctx: Any, opts: GPTQOptions, transform: Optional[
     fit_info = None
     k = opts.clip_sigmas
     if opts.fit:
-        code = ship_run(ctx).code_bytes  # the train_gpt.py that `golf export` writes for this run
+        code = ctx.services.code_bytes()  # the train_gpt.py that `golf export` writes for this run
         cap = ctx.recipe.artifact.cap_bytes
 
         def artifact_bytes(kk: float) -> int:
-            codec, blob = compress(serialize_quantized(quantizer.quantize(kk)), ctx)
-            return code + len(blob) + header_estimate(ctx, codec)
+            codec, blob = ctx.services.compress(serialize_quantized(quantizer.quantize(kk)))
+            return code + len(blob) + ctx.services.artifact_overhead(codec)
 
         res = fit_clip_sigmas(artifact_bytes, cap, opts.clip_sigmas, tol=opts.fit_tolerance,
                               k_min=opts.fit_k_min, k_max=opts.fit_k_max)
@@ -112,6 +102,8 @@ def run_gptq(model: nn.Module, ctx: Any, opts: GPTQOptions, transform: Optional[
         "bits": opts.bits, "embed_bits": opts.embed_bits, "quantized_tensors": len(quantizer.quantized_names()),
         "fit": fit_info,
     }
+    if transform is not None:
+        summary["rotation"] = {"kind": opts.rotation, "seed": opts.rotation_seed}
     qm.meta.setdefault("gptq", {}).update({"calibration": opts.calibration})
     if opts.report and ctx.is_main:
         decoded = dequantize(qm, decoders=decoders)

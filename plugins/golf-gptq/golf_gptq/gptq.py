@@ -21,7 +21,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from golf_core.quant.intk import clip_range, sdclip_scale
+from golf_core.api import clip_range, sdclip_scale
 
 #: #1394's settings.
 DAMP = 0.01

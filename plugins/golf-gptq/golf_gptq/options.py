@@ -1,4 +1,4 @@
-"""Options of the ``gptq`` plugin (shared by ``mr-gptq``, which adds its rotation settings)."""
+"""Options of the ``gptq`` plugin (GPTQ, calibration, budget fit, and the optional Hadamard rotation)."""
 from __future__ import annotations
 
 from typing import Literal, Optional
@@ -36,6 +36,13 @@ class GPTQOptions(Options):
     fit_tolerance: float = Field(0.002, gt=0, lt=0.05, description="fit: accept artifact_bytes in [cap*(1-tol), cap]")
     fit_k_min: float = Field(0.5, gt=0, description="fit: smallest clip multiplier tried")
     fit_k_max: float = Field(200.0, gt=0, description="fit: largest clip multiplier tried")
+    rotation: Literal["none", "hadamard"] = Field(
+        "none", description="hadamard: rotate every GPTQ matrix and its Hessian by a randomized block "
+        "Walsh-Hadamard matrix first (MR-GPTQ, #1400); the inverse is applied at load")
+    rotation_seed: int = Field(0, description="hadamard: seed of the random signs (stored in the artifact; signs regenerated at load)")
+    hadamard_max_block: Optional[int] = Field(None, ge=1, description="hadamard: largest block (a power of two); default: the largest power of two dividing the fan-in")
+    hadamard_min_block: int = Field(16, ge=1, description="hadamard: below this uniform block size the fan-in is split greedily into powers of two")
+    rotate_embedding: bool = Field(True, description="hadamard: rotate the tied embedding too (its Hessian is rotated with it)")
     report: bool = Field(True, description="write quant_report.json into the run folder")
     report_compressor: Literal["artifact", "zlib", "lzma", "brotli", "none"] = Field(
         "artifact", description="compressor for the report's per-tensor bytes; 'none' skips them")

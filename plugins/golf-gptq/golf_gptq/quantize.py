@@ -19,9 +19,7 @@ from typing import Any, Mapping, Optional, Protocol
 import torch
 from torch import Tensor
 
-from golf_core.quant.int8 import passthrough_entry
-from golf_core.quant.intk import quantize_rows_rtn, sdclip_scale
-from golf_core.quant.quantized import QUANT_FORMAT, QuantizedModel, dtype_name
+from golf_core.api import QUANT_FORMAT, QuantizedModel, dtype_name, passthrough_entry, quantize_rows_rtn, sdclip_scale
 
 from .gptq import BLOCK_SIZE, DAMP, PreparedHessian, gptq_quantize_prepared, prepare_hessian
 

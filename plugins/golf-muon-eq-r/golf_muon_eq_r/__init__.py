@@ -10,7 +10,7 @@ or, on optimizers built by ``golf_core.train.optim.build_optimizers``::
     from golf_muon_eq_r import configure_muon_eq_r
     configure_muon_eq_r(optimizer_set)
 """
-from golf_core.train.muon import ROW_NORM_EPS, row_normalize
+from golf_core.api import ROW_NORM_EPS, row_normalize
 
 from .configure import configure_muon_eq_r
 from .momentum import STEP_KEY, attach_momentum_schedule, detach_momentum_schedule, momentum_at

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Union
 
-from golf_core.errors import PluginError
-from golf_core.train.muon import Muon
-from golf_core.train.optim import OptimizerSet
-from golf_core.train.schedule import MomentumWarmup
+from golf_core.api import MomentumWarmup, Muon, OptimizerSet, PluginError
 
 from .momentum import attach_momentum_schedule
 from .optimizer import MOMENTUM, MOMENTUM_WARMUP_START, MOMENTUM_WARMUP_STEPS, MUON_WD

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from golf_core.train.schedule import MomentumWarmup
+from golf_core.api import MomentumWarmup
 
 #: Param-group key counting the steps the schedule has seen.
 STEP_KEY = "momentum_step"

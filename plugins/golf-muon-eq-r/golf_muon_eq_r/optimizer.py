@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from golf_core.train.muon import Muon
-from golf_core.train.schedule import MomentumWarmup
+from golf_core.api import MomentumWarmup, Muon
 
 from .momentum import attach_momentum_schedule
 

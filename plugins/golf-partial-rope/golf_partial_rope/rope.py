@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from golf_core.errors import RecipeError
-from golf_core.model import Rotary
+from golf_core.api import RecipeError, Rotary
 
 #: head_dim of every record's full-size model (512 / 8); ``--tiny`` scales rope_dims against it.
 REFERENCE_HEAD_DIM = 64

@@ -6,8 +6,7 @@ Usable without golf::
 
     from golf_prequant_ttt import PrequantConfig, prequant_adapt, rank_sequences
 """
-from .adapt import PrequantConfig, PrequantStats, epoch_lr, prequant_adapt, trainable_parameters
+from .adapt import PrequantConfig, PrequantStats, epoch_lr, prequant_adapt
 from .sequences import rank_sequences, training_slice
 
-__all__ = ["PrequantConfig", "PrequantStats", "epoch_lr", "prequant_adapt", "trainable_parameters",
-           "rank_sequences", "training_slice"]
+__all__ = ["PrequantConfig", "PrequantStats", "epoch_lr", "prequant_adapt", "rank_sequences", "training_slice"]

@@ -28,8 +28,7 @@ def rank_sequences(tokens: torch.Tensor, seq_len: int, rank: int = 0, world_size
 def training_slice(train_files: Sequence, num_tokens: int, shard: int = -1) -> torch.Tensor:
     """The last ``num_tokens + 1`` tokens (fewer if the shard is shorter) of training shard
     ``shard`` (index into the files sorted by name; negative counts from the end), as int64."""
-    from golf_core.data.loaders import read_window, shard_tokens
-    from golf_core.errors import DataError
+    from golf_core.api import DataError, read_window, shard_tokens
 
     files = sorted((Path(f) for f in train_files), key=lambda p: p.name)
     if not files:

@@ -7,7 +7,7 @@ Usable without golf (with any session exposing ``chunks``, ``score``, ``update_t
     from golf_score_first_ttt import TTTConfig, score_first_ttt, certify_ledger
 """
 from .ledger import certify_ledger
-from .ttt import TTTConfig, TTTStats, chunk_lr, score_first_ttt, split_sequences, train_on_tokens, ttt_parameters
+from .ttt import TTTConfig, TTTStats, chunk_lr, score_first_ttt, split_sequences, train_on_tokens
 
 __all__ = ["certify_ledger", "TTTConfig", "TTTStats", "chunk_lr", "score_first_ttt", "split_sequences",
-           "train_on_tokens", "ttt_parameters"]
+           "train_on_tokens"]

@@ -24,6 +24,8 @@ from typing import Any, Callable, Optional
 import torch
 from torch import nn
 
+from golf_core.api import GolfError, max_over_ranks, token_mean_grads, trainable_parameters, training_only, window_nll
+
 
 @dataclass
 class TTTConfig:
@@ -58,24 +60,6 @@ def chunk_lr(index: int, num_chunks: int, lr: float) -> float:
     return lr * 0.5 * (1.0 + math.cos(math.pi * index / (num_chunks - 1)))
 
 
-def ttt_parameters(model: nn.Module, freeze_blocks: int) -> list[nn.Parameter]:
-    """Every parameter except those of ``model.blocks[0:freeze_blocks]``."""
-    frozen = set()
-    blocks = getattr(model, "blocks", None)
-    if freeze_blocks > 0:
-        if blocks is None:
-            raise ValueError(f"freeze_blocks={freeze_blocks} but {type(model).__name__} has no .blocks")
-        for b in list(blocks)[:freeze_blocks]:
-            frozen.update(id(p) for p in b.parameters())
-    return [p for p in model.parameters() if id(p) not in frozen]
-
-
-def _dist():
-    import torch.distributed as dist
-
-    return dist if dist.is_available() and dist.is_initialized() else None
-
-
 def split_sequences(tokens: torch.Tensor, seq_len: int, rank: int = 0, world_size: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """This rank's contiguous share of the non-overlapping ``seq_len`` sequences of ``tokens``
     (``n = (len - 1) // seq_len`` sequences; rank ``r`` gets ``[n r / W, n (r+1) / W)``) as ``(x, y)``."""
@@ -93,13 +77,7 @@ def train_on_tokens(model: nn.Module, params: list[nn.Parameter], opt: torch.opt
                     world_size: int = 1) -> tuple[int, float]:
     """``cfg.epochs`` passes over this rank's sequences ``x, y`` (CPU), micro-batches of
     ``cfg.batch_seqs``; gradients are the token-weighted mean over ranks. Returns ``(steps, last mean loss)``."""
-    d = _dist() if world_size > 1 else None
-    n_local = x.shape[0]
-    n_max = n_local
-    if d is not None:
-        t = torch.tensor([n_local], dtype=torch.int64, device=_reduce_device(device))
-        d.all_reduce(t, op=d.ReduceOp.MAX)
-        n_max = int(t.item())
+    n_max = max_over_ranks(x.shape[0]) if world_size > 1 else x.shape[0]
     steps_per_epoch = -(-n_max // cfg.batch_seqs)
     steps, last = 0, float("nan")
     for _ in range(cfg.epochs):
@@ -115,31 +93,15 @@ def train_on_tokens(model: nn.Module, params: list[nn.Parameter], opt: torch.opt
                 loss_sum = float(loss.detach()) * count
             else:
                 loss_sum = 0.0
-            for p in params:
-                if p.grad is None:
-                    p.grad = torch.zeros_like(p)
-            tot = torch.tensor([count, loss_sum], dtype=torch.float64, device=_reduce_device(device))
-            if d is not None:
-                for p in params:
-                    d.all_reduce(p.grad, op=d.ReduceOp.SUM)
-                d.all_reduce(tot, op=d.ReduceOp.SUM)
-            total_count = max(float(tot[0]), 1.0)
-            for p in params:
-                p.grad.div_(total_count)
+            total_count, total_loss = token_mean_grads(params, count, loss_sum)
+            total_count = max(total_count, 1.0)
             if cfg.grad_clip and cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
             steps += 1
-            last = float(tot[1]) / total_count
+            last = total_loss / total_count
     opt.zero_grad(set_to_none=True)
     return steps, last
-
-
-def _reduce_device(device: torch.device) -> torch.device:
-    d = _dist()
-    if d is not None and d.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
 
 
 def score_first_ttt(model: nn.Module, session: Any, cfg: Optional[TTTConfig] = None, *,
@@ -151,26 +113,19 @@ def score_first_ttt(model: nn.Module, session: Any, cfg: Optional[TTTConfig] = N
     :param score_fn: ``score_fn(model, batch) -> nll`` (default ``golf_core.eval.window_nll``).
     :return: ``TTTStats``.
     """
-    from golf_core.errors import GolfError
-
     cfg = cfg or TTTConfig()
     seq_len = int(cfg.seq_len or session.seq_len)
     if cfg.chunk_tokens % seq_len:
         raise GolfError(f"score-first-ttt: chunk_tokens {cfg.chunk_tokens} is not a multiple of the sequence length "
                         f"{seq_len}; an update would read targets its chunk has not scored")
     if score_fn is None:
-        from golf_core.eval.score import window_nll as score_fn
+        score_fn = window_nll
     ac = autocast or contextlib.nullcontext
     device = device or session.device
-    params = ttt_parameters(model, cfg.freeze_blocks)
-    keep = {id(p) for p in params}
-    flags = [(p, p.requires_grad) for p in model.parameters()]
+    params = trainable_parameters(model, cfg.freeze_blocks)
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
     stats = TTTStats(trained_params=sum(p.numel() for p in params))
-    was_training = model.training
-    try:
-        for p, _ in flags:
-            p.requires_grad_(id(p) in keep)
+    with training_only(model, params):
         for chunk in session.chunks(cfg.chunk_tokens):
             stats.chunks += 1
             model.eval()
@@ -193,8 +148,4 @@ def score_first_ttt(model: nn.Module, session: Any, cfg: Optional[TTTConfig] = N
                               "steps": steps})
             if log is not None:
                 log(f"score-first-ttt: chunk {chunk.index + 1}/{chunk.num_chunks} lr:{lr:.6f} loss:{loss:.4f} steps:{steps}")
-    finally:
-        for p, f in flags:
-            p.requires_grad_(f)
-        model.train(was_training)
     return stats

@@ -14,7 +14,8 @@ from golf_core.data.tokenizer import ByteLuts
 from golf_core.errors import GolfError
 from golf_core.eval import EvalSession
 from golf_core.model import GPT, GPTConfig
-from golf_score_first_ttt import TTTConfig, certify_ledger, chunk_lr, score_first_ttt, ttt_parameters
+from golf_core.api import trainable_parameters
+from golf_score_first_ttt import TTTConfig, certify_ledger, chunk_lr, score_first_ttt
 from golf_score_first_ttt import plugin
 
 VOCAB, SEQ, STRIDE = 48, 16, 8
@@ -136,7 +137,7 @@ def test_chunk_lr_and_frozen_blocks():
     assert chunk_lr(2, 5, 0.005) == pytest.approx(0.0025)
     assert chunk_lr(4, 5, 0.005) == pytest.approx(0.0, abs=1e-15)
     m = tiny_gpt()
-    got = {id(p) for p in ttt_parameters(m, 1)}
+    got = {id(p) for p in trainable_parameters(m, 1)}
     assert not any(id(p) in got for p in m.blocks[0].parameters())
     assert all(id(p) in got for p in m.blocks[1].parameters()) and id(m.tok_emb.weight) in got
 

@@ -19,9 +19,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
-from golf_core.data.loaders import shard_tokens
-from golf_core.data.shards import num_tokens as shard_num_tokens
-from golf_core.errors import DataError
+from golf_core.api import DataError, shard_num_tokens, shard_tokens
 
 STATE_VERSION = 1
 

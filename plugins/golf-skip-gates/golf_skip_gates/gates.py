@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from golf_core.model import Skips
+from golf_core.api import Skips
 
 
 class SigmoidGatedSkips(Skips):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from golf_core import GolfError, NoOptions, TechniqueInfo, hookimpl
-from golf_core.model import is_control_name
+from golf_core.api import is_control_name
 from golf_skip_gates.gates import install_skip_gates
 
 

@@ -5,8 +5,9 @@ Usable without golf::
 
     from golf_slot import SlotConfig, optimize_slot, slot_nll, SoftcapHead
 """
+from golf_core.api import SoftcapHead, frozen, head_of
+
 from .evaluate import loss_mask_for, slot_evaluate
-from .head import SoftcapHead, frozen, head_of
 from .slot import SlotConfig, cosine_lr, optimize_slot, slot_nll
 
 __all__ = ["SlotConfig", "cosine_lr", "optimize_slot", "slot_nll", "SoftcapHead", "head_of", "frozen",

@@ -8,7 +8,8 @@ from typing import Any, Callable, Optional
 import torch
 from torch import nn
 
-from .head import frozen, head_of
+from golf_core.api import frozen, head_of
+
 from .slot import SlotConfig, optimize_slot, slot_nll
 
 

@@ -6,7 +6,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from golf_mr_gptq import block_plan, fwht, rotate, rotate_hessian, rotation_matrix, tensor_signs, unrotate
+from golf_gptq import block_plan, fwht, rotate, rotate_hessian, rotation_matrix, tensor_signs, unrotate
 
 
 def test_fwht_is_sylvester_hadamard():

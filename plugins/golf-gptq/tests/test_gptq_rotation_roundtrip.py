@@ -6,8 +6,8 @@ import torch
 from golf_core.errors import ArtifactError
 from golf_core.quant import build_artifact, decode_artifact, dequantize, pack_artifact, unpack_artifact
 from golf_gptq import GPTQConfig, GPTQModelQuantizer, gptq_quantize_weight, hessian_error
-from golf_mr_gptq import (CODEC, HadamardTransform, block_plan, decode_hadamard, rotate, rotate_hessian,
-                          tensor_signs, unrotate)
+from golf_gptq import (CODEC, HadamardTransform, block_plan, decode_hadamard, rotate, rotate_hessian,
+                      tensor_signs, unrotate)
 
 
 def setup_state(seed=0):

@@ -21,9 +21,7 @@ from typing import Any, Mapping, Optional, Sequence
 import torch
 from torch import Tensor
 
-from golf_core.errors import ArtifactError
-from golf_core.quant.dequant import decode_entry
-from golf_core.quant.quantized import dtype_from_name
+from golf_core.api import ArtifactError, decode_entry, dtype_from_name
 
 #: Codec name of rotated per-row entries.
 CODEC = "hadamard_per_row"
