@@ -25,7 +25,7 @@ import torch
 
 from golf_core.quant import compress_bytes, dequantize, quantize_state_dict_intk, serialize_quantized
 from golf_gptq import GPTQConfig, GPTQModelQuantizer, fit_clip_sigmas, hessian_errors
-from golf_mr_gptq import CODEC, HadamardTransform, decode_hadamard
+from golf_gptq import CODEC, HadamardTransform, decode_hadamard
 
 DECODERS = {CODEC: decode_hadamard}
 
