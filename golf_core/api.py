@@ -40,9 +40,7 @@ Model seams
     ``head_of``              the frozen ``SoftcapHead`` of a model (tied embedding or ``lm_head``)
 
 Training and adapting
-    ``Muon``                 the core Muon optimizer (subclass seams: ``precondition``, ...)
-    ``ROW_NORM_EPS``         floor of MuonEq-R's per-row norm
-    ``row_normalize``        MuonEq-R: each row of an update to unit L2 norm
+    ``Muon``                 the core Muon optimizer (seams: ``preconditioners``, ``weight_decay``)
     ``OptimizerSet``         the named optimizers ``golf_configure_optimizers`` transforms
     ``MomentumWarmup``       Muon's linear momentum warmup
     ``trainable_parameters`` every parameter except those of the first ``freeze_blocks`` blocks
@@ -103,18 +101,18 @@ from .technique import TechniqueInfo
 from .train.distributed import (all_reduce, any_rank, barrier, broadcast_object, get_rank, get_world_size,
                                 is_distributed, max_over_ranks, reduce_device, token_mean_grads)
 from .train.freeze import frozen, grad_only_for, trainable_parameters, training_only
-from .train.muon import ROW_NORM_EPS, Muon, row_normalize
+from .train.muon import Muon
 from .train.optim import OptimizerSet
 from .train.schedule import MomentumWarmup
 
 __all__ = [
     "ArtifactError", "CastedLinear", "DataError", "Decoder", "GolfError", "LayerSchedule", "MomentumWarmup",
     "Muon", "NoOptions", "OptimizerSet", "Options", "PluginError", "QUANT_FORMAT", "QuantizedModel",
-    "ROW_NORM_EPS", "RecipeError", "Rotary", "RunContext", "Skips", "SoftcapHead", "Stash",
+    "RecipeError", "Rotary", "RunContext", "Skips", "SoftcapHead", "Stash",
     "StashKey", "TechniqueInfo", "all_reduce", "any_rank", "barrier", "broadcast_object", "clip_range",
     "decode_entry", "dequantize", "dtype_from_name", "dtype_name", "frozen", "get_rank", "get_world_size",
     "grad_only_for", "head_of", "hookimpl", "is_control_name", "is_distributed", "max_over_ranks", "pack_artifact",
-    "passthrough_entry", "quant_report", "quantize_rows_rtn", "read_window", "reduce_device", "row_normalize",
+    "passthrough_entry", "quant_report", "quantize_rows_rtn", "read_window", "reduce_device",
     "sdclip_scale", "serialize_quantized", "shard_num_tokens", "shard_tokens", "token_mean_grads",
     "trainable_parameters", "training_only", "window_nll", "write_quant_report",
 ]

@@ -51,11 +51,19 @@ class RefMuon:
 SHAPES = [(16, 8), (8, 24), (12, 12)]   # tall (transposed, scaled by sqrt 2), wide, square
 
 
+def _rows(g, p, group):
+    """A row normalization through the preconditioner seam (torch; RefMuon's is numpy)."""
+    return g / g.norm(dim=-1, keepdim=True).clamp_min(1e-7)
+
+
 def _run_pair(dtype, ns_dtype, nsteps=4, seed=0, with_init=False, **kw):
     rng = np.random.default_rng(seed)
     init = [rng.standard_normal(s) * 0.1 for s in SHAPES]
     params = [torch.nn.Parameter(torch.tensor(x, dtype=dtype)) for x in init]
-    opt = Muon(params, lr=0.05, momentum=0.9, ns_dtype=ns_dtype, **kw)
+    opt = Muon(params, lr=0.05, momentum=0.9, ns_dtype=ns_dtype,
+               **{k: v for k, v in kw.items() if k != "row_normalize"})
+    if kw.get("row_normalize"):
+        opt.preconditioners.append(_rows)
     ref = RefMuon(init, nesterov=kw.get("nesterov", True), row_normalize=kw.get("row_normalize", False),
                   weight_decay=kw.get("weight_decay", 0.0))
     for t in range(nsteps):
@@ -134,20 +142,22 @@ def test_muon_without_nesterov():
         np.testing.assert_allclose(g, r, rtol=0, atol=1e-12)
 
 
-def test_muon_eq_r_options_match_reference():
+def test_preconditioner_seam_and_weight_decay_match_reference():
     got, ref = _run_pair(torch.float64, torch.float64, row_normalize=True, weight_decay=0.085)
     for g, r in zip(got, ref):
         np.testing.assert_allclose(g, r, rtol=0, atol=1e-12)
 
 
-def test_muon_eq_r_set_on_existing_groups():
-    """A plugin turns MuonEq-R on by editing the groups of the core's Muon (no copy of Muon)."""
+def test_variant_set_on_existing_optimizer():
+    """A plugin turns a variant on by editing the core's Muon (a preconditioner, group options),
+    without a copy of Muon."""
     rng = np.random.default_rng(5)
     init = [rng.standard_normal(s) for s in SHAPES]
     params = [torch.nn.Parameter(torch.tensor(x)) for x in init]
     opt = Muon(params, lr=0.02, momentum=0.99, ns_dtype=torch.float64)
+    opt.preconditioners.append(_rows)
     for g in opt.param_groups:
-        g["row_normalize"], g["weight_decay"] = True, 0.1
+        g["weight_decay"] = 0.1
     ref = RefMuon(init, row_normalize=True, weight_decay=0.1)
     grads = [rng.standard_normal(s) for s in SHAPES]
     for p, g in zip(params, grads):

@@ -10,11 +10,12 @@ numerics:
   writes its updates into one flat buffer (bf16) that is all-reduced with SUM, then every rank
   applies every update (DDP already averaged the gradients).
 
-Variants attach without copying the class. MuonEq-R (pg_core.md §5.4) is two group options,
-``row_normalize`` (unit L2 norm per row before Newton-Schulz) and ``weight_decay`` (decoupled,
-``p *= 1 - lr * wd`` with the scheduled lr), which a plugin can set on the existing groups in
-``golf_configure_optimizers``. Deeper changes override :meth:`Muon.precondition`,
-:meth:`Muon.orthogonalize` or :meth:`Muon.apply_update` in a subclass.
+Variants attach without copying the class: ``Muon.preconditioners`` is a list of
+``fn(update, param, group) -> update`` applied to the Nesterov update before Newton-Schulz (empty
+in the baseline; the muon-eq-r plugin adds its row normalization there), and the group option
+``weight_decay`` is a decoupled ``p *= 1 - lr * wd`` with the scheduled lr (0 in the baseline).
+A plugin sets both on the existing optimizers in ``golf_configure_optimizers``. Deeper changes
+override :meth:`Muon.precondition`, :meth:`Muon.orthogonalize` or :meth:`Muon.apply_update`.
 """
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ from torch import Tensor
 NS5_COEFFS: tuple[float, float, float] = (3.4445, -4.7750, 2.0315)
 #: Frobenius-normalization epsilon of NS5.
 NS_EPS: float = 1e-7
-#: Floor of the per-row L2 norm in MuonEq-R's row normalization.
-ROW_NORM_EPS: float = 1e-7
+#: A preconditioner: ``fn(update, param, group) -> update``, before Newton-Schulz.
+Preconditioner = Callable[[Tensor, Tensor, dict], Tensor]
 
 
 def zeropower_via_newtonschulz5(
@@ -55,15 +56,6 @@ def zeropower_via_newtonschulz5(
     return X.T if transposed else X
 
 
-def row_normalize(g: Tensor, eps: float = ROW_NORM_EPS) -> Tensor:
-    """MuonEq-R: scale each row of ``g`` to unit L2 norm, floored at ``eps``.
-
-    The norm is taken in float32 (as in the record), or in ``g``'s dtype when that is wider.
-    """
-    wide = g if g.dtype in (torch.float32, torch.float64) else g.float()
-    return g / wide.norm(dim=-1, keepdim=True).clamp_min(eps)
-
-
 def _dist_rank_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
@@ -78,7 +70,6 @@ class Muon(torch.optim.Optimizer):
     :param momentum: momentum coefficient (the loop overrides it during momentum warmup).
     :param backend_steps: Newton-Schulz iterations (5).
     :param nesterov: use ``g + momentum * buf`` instead of ``buf``.
-    :param row_normalize: MuonEq-R row normalization before Newton-Schulz (off in the baseline).
     :param weight_decay: decoupled weight decay ``p *= 1 - lr * wd`` (0 in the baseline).
     :param ns_dtype: dtype of Newton-Schulz and of the flat update buffer (bf16 in the record;
         float32/float64 give an exact path for tests).
@@ -96,7 +87,6 @@ class Muon(torch.optim.Optimizer):
         backend_steps: int = 5,
         nesterov: bool = True,
         *,
-        row_normalize: bool = False,
         weight_decay: float = 0.0,
         ns_dtype: torch.dtype = torch.bfloat16,
         compile_ns: bool = False,
@@ -108,7 +98,6 @@ class Muon(torch.optim.Optimizer):
             momentum=momentum,
             backend_steps=backend_steps,
             nesterov=nesterov,
-            row_normalize=row_normalize,
             weight_decay=weight_decay,
         )
         super().__init__(params, defaults)
@@ -120,14 +109,17 @@ class Muon(torch.optim.Optimizer):
         self._rank = rank
         self._world_size = world_size
         self._ns: Callable[..., Tensor] = zeropower_via_newtonschulz5
+        #: Applied in order to each Nesterov update before Newton-Schulz (see the module docstring).
+        self.preconditioners: list[Preconditioner] = []
         if compile_ns:
             self._ns = torch.compile(zeropower_via_newtonschulz5)
 
     # -- hook points for variants -----------------------------------------------------------
     def precondition(self, g: Tensor, p: Tensor, group: dict[str, Any]) -> Tensor:
-        """Transform the Nesterov update before Newton-Schulz (MuonEq-R row normalization)."""
-        if group.get("row_normalize", False):
-            g = row_normalize(g)
+        """Transform the Nesterov update before Newton-Schulz: each of ``self.preconditioners``
+        in order (none in the baseline)."""
+        for fn in self.preconditioners:
+            g = fn(g, p, group)
         return g
 
     def orthogonalize(self, g: Tensor, group: dict[str, Any]) -> Tensor:

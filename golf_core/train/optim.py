@@ -67,7 +67,7 @@ class OptimizerSet:
     Every param group carries ``base_lr``; :meth:`set_lr_mul` sets ``lr = base_lr * mul``.
     Order of insertion is the order of ``step()``. Plugins change it in
     ``golf_configure_optimizers`` (add/replace an optimizer, set group options such as
-    Muon's ``row_normalize`` / ``weight_decay``).
+    Muon's ``preconditioners`` / ``weight_decay``).
     """
 
     def __init__(self, optimizers: Optional[dict[str, torch.optim.Optimizer]] = None, grad_clip_norm: float = 0.0):

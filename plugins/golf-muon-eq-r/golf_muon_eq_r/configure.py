@@ -1,7 +1,8 @@
 """Turn the Muon optimizers of a golf ``OptimizerSet`` (or any core ``Muon``) into MuonEq-R.
 
-The core's Muon already implements the two MuonEq-R mechanics as group options
-(``row_normalize``, ``weight_decay``); this sets them on every group, keeps every other
+The row normalization is this plugin's preconditioner (:mod:`golf_muon_eq_r.rows`), switched by
+the group option ``row_normalize``; the decay is the core Muon's ``weight_decay`` group option.
+This installs the one and sets both options on every group, keeps every other
 setting (lr, ``base_lr``, Newton-Schulz dtype and compilation, rank split), and attaches the
 #1394 momentum schedule. The Adam groups are left alone: their decoupled decay is the
 recipe's ``[train] embed_wd`` / ``adam_wd`` (see README).
@@ -13,6 +14,7 @@ from typing import Any, Iterable, Union
 from golf_core.api import MomentumWarmup, Muon, OptimizerSet, PluginError
 
 from .momentum import attach_momentum_schedule
+from .rows import install_row_normalization
 from .optimizer import MOMENTUM, MOMENTUM_WARMUP_START, MOMENTUM_WARMUP_STEPS, MUON_WD
 
 
@@ -46,5 +48,6 @@ def configure_muon_eq_r(
         muon.defaults.update(settings)
         for group in muon.param_groups:
             group.update(settings)
+        install_row_normalization(muon)
         attach_momentum_schedule(muon, schedule)
     return muons

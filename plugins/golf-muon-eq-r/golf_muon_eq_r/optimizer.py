@@ -4,9 +4,9 @@ MuonEq-R (arXiv 2603.28254, row variant; research/techniques.md §3, pg_core.md 
 one line of Muon: the Nesterov update is scaled to unit L2 norm per output row (norm over the
 fan-in, in float32, floored at 1e-7) *before* Newton-Schulz. #1394 pairs it with decoupled
 weight decay ``p *= 1 - lr * wd`` using the scheduled lr, and with momentum 0.92 -> 0.99 over
-the first 1500 steps. The row normalization and the decay are options of the core's
-``golf_core.train.muon.Muon`` (its ``precondition`` / ``apply_update`` steps); this class only
-picks the record's values and attaches the momentum schedule.
+the first 1500 steps. The row normalization is this plugin's preconditioner on the core Muon
+(``Muon.preconditioners``, switched by the group option ``row_normalize``); the decay is the core
+Muon's ``weight_decay``. This class picks the record's values and attaches the momentum schedule.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import Any, Iterable
 from golf_core.api import MomentumWarmup, Muon
 
 from .momentum import attach_momentum_schedule
+from .rows import install_row_normalization
 
 #: PR #1394 defaults (pg_core.md §5.1).
 MATRIX_LR = 0.02
@@ -53,8 +54,9 @@ class MuonEqR(Muon):
         momentum_warmup_steps: int = MOMENTUM_WARMUP_STEPS,
         **muon_kwargs: Any,
     ) -> None:
-        super().__init__(
-            params, lr, momentum, backend_steps, nesterov,
-            row_normalize=row_normalize, weight_decay=weight_decay, **muon_kwargs,
-        )
+        super().__init__(params, lr, momentum, backend_steps, nesterov, weight_decay=weight_decay, **muon_kwargs)
+        self.defaults["row_normalize"] = bool(row_normalize)
+        for group in self.param_groups:
+            group.setdefault("row_normalize", bool(row_normalize))
+        install_row_normalization(self)
         attach_momentum_schedule(self, MomentumWarmup(momentum_warmup_start, momentum, momentum_warmup_steps))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from golf_core.train.muon import Muon
+from golf_core.api import Muon
 from golf_muon_eq_r import (
     STEP_KEY,
     MuonEqR,
