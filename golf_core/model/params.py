@@ -7,10 +7,11 @@ from torch import nn
 
 #: Substrings that make a parameter a "control tensor": kept in float32 by
 #: ``prepare_for_device`` and routed to the scalar Adam group by the optimizer even when 2-D.
-#: The baseline's list plus ``skip_gates`` (PR #1394's list).
+#: The baseline's list; a plugin adding a control tensor lists its pattern in
+#: ``model.golf_control_patterns`` (the skip-gates plugin adds ``skip_gates``, #1394's list).
 CONTROL_TENSOR_PATTERNS: tuple[str, ...] = (
     "attn_scale", "attn_scales", "mlp_scale", "mlp_scales", "resid_mix", "resid_mixes",
-    "q_gain", "skip_weight", "skip_weights", "skip_gates",
+    "q_gain", "skip_weight", "skip_weights",
 )
 
 

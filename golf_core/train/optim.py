@@ -33,7 +33,7 @@ from ..errors import GolfError
 from ..model.params import CONTROL_TENSOR_PATTERNS as _MODEL_CONTROL_PATTERNS
 from .muon import Muon
 
-#: The control-tensor name patterns (pg_core.md §4.2 plus #1394's ``skip_gates``): kept in fp32,
+#: The control-tensor name patterns (pg_core.md §4.2; plugins add theirs on the model): kept in fp32,
 #: routed to the scalar Adam even when 2-D, passed through unquantized. One list for the whole
 #: core: it is ``golf_core.model.params.CONTROL_TENSOR_PATTERNS``.
 CONTROL_TENSOR_PATTERNS: tuple[str, ...] = _MODEL_CONTROL_PATTERNS

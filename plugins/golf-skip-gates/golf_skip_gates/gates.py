@@ -33,8 +33,17 @@ class SigmoidGatedSkips(Skips):
         return torch.lerp(w * skip, x, g)
 
 
+#: The control-tensor pattern of the gates, and the model attribute the core reads extra patterns from.
+GATE_PATTERN = "skip_gates"
+CONTROL_PATTERNS_ATTR = "golf_control_patterns"
+
+
 def install_skip_gates(model: nn.Module) -> SigmoidGatedSkips:
-    """Replace ``model.skips`` with fresh ``SigmoidGatedSkips`` of the same slot count."""
+    """Replace ``model.skips`` with fresh ``SigmoidGatedSkips`` of the same slot count, and list
+    ``skip_gates`` in ``model.golf_control_patterns`` (fp32, scalar Adam, never quantized)."""
+    patterns = tuple(getattr(model, CONTROL_PATTERNS_ATTR, ()) or ())
+    if GATE_PATTERN not in patterns:
+        setattr(model, CONTROL_PATTERNS_ATTR, (*patterns, GATE_PATTERN))
     old = model.skips
     device = old.skip_weights.device if hasattr(old, "skip_weights") else None
     model.skips = SigmoidGatedSkips(old.num_skips, old.dim)

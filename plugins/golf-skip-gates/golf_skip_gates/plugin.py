@@ -1,8 +1,7 @@
 """golf plugin ``skip-gates``: sigmoid-gated U-Net skips (pg_core §5.2)."""
 from __future__ import annotations
 
-from golf_core import GolfError, NoOptions, TechniqueInfo, hookimpl
-from golf_core.api import is_control_name
+from golf_core import NoOptions, TechniqueInfo, hookimpl
 from golf_skip_gates.gates import install_skip_gates
 
 
@@ -19,8 +18,7 @@ def golf_register(register):
 
 @hookimpl
 def golf_build_model(model):
-    """Replace ``model.skips`` with the gated version (same slot count)."""
-    if not is_control_name("skips.skip_gates"):
-        raise GolfError("skip-gates: golf_core.model.CONTROL_TENSOR_PATTERNS lacks 'skip_gates'; the gates would go to Muon")
+    """Replace ``model.skips`` with the gated version (same slot count); the gates are control
+    tensors (``model.golf_control_patterns``)."""
     install_skip_gates(model)
     return model

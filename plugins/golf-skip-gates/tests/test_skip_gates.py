@@ -41,7 +41,8 @@ def test_install_names_routing_and_count():
     assert isinstance(model.skips, SigmoidGatedSkips) and model.skips.num_skips == 5
     names = dict(model.named_parameters())
     assert "skips.skip_gates" in names and "skips.skip_weights" in names
-    assert is_control_name("skips.skip_gates")
+    assert not is_control_name("skips.skip_gates")  # the core knows nothing of gates ...
+    assert is_control_name("skips.skip_gates", model.golf_control_patterns)  # ... the plugin says so
     routes = route_parameters(model)
     scalar = {n for n, _ in routes["scalar"]}
     assert {"skips.skip_gates", "skips.skip_weights"} <= scalar
