@@ -152,7 +152,7 @@ _TOP_KEYS = ["plugins", "options", *_SECTIONS]
 #: Keys that moved out of the core's tables: ``(table, key) -> where they live now``. Set to
 #: anything but ``false`` they are refused, pointing there; ``false`` (every ``resolved.toml``
 #: written before the move has it) is dropped.
-MOVED_KEYS = {("artifact", "fit"): "[options.gptq] fit (the budget fit is GPTQ's; mr-gptq: [options.mr-gptq] fit)"}
+MOVED_KEYS = {("artifact", "fit"): "[options.gptq] fit (the budget fit is GPTQ's)"}
 
 
 def _format_validation_error(where: str, err: ValidationError) -> str:
