@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import brotli
-import python_minifier
 
 from .bundle import PluginRef, SourceTree
+from .script import literal
 from .shake import Shaker, Symbol, hook_roots, shake
 
 #: The entry of a training script, and of the data preparation script.
@@ -40,8 +40,9 @@ SCRIPT_CONSTANTS = {"IN_SCRIPT": True}
 LZMA_PREFIX = "import lzma,base64\n"
 BROTLI_PREFIX = "import brotli,base64\n"
 _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
+#: python-minifier settings: class attribute annotations stay (dataclasses and pydantic read
+#: them), asserts stay (they are checks), module-level names stay (other modules import them).
 _MINIFY = dict(remove_literal_statements=True, rename_locals=True, rename_globals=False, hoist_literals=False,
-               remove_annotations=python_minifier.RemoveAnnotationsOptions(remove_class_attribute_annotations=False),
                remove_debug=True, remove_asserts=False, combine_imports=True, remove_pass=True,
                remove_explicit_return_none=True, constant_folding=True)
 
@@ -79,7 +80,12 @@ class CompactScript:
 
 def minify(source: str) -> str:
     """``source`` minified by python-minifier (docstrings, comments, annotations, local names)."""
-    return python_minifier.minify(source, **_MINIFY) if source.strip() else ""
+    import python_minifier  # only where scripts are built, never inside one
+
+    if not source.strip():
+        return ""
+    keep_class_annotations = python_minifier.RemoveAnnotationsOptions(remove_class_attribute_annotations=False)
+    return python_minifier.minify(source, remove_annotations=keep_class_annotations, **_MINIFY)
 
 
 def is_hook_name(name: str) -> bool:
@@ -102,7 +108,7 @@ def compact_source(shaker: Shaker, recipe_toml: str, plugins: Sequence[PluginRef
     mods: dict[str, str] = {}
     for name in shaker.modules():
         mods[name] = minify(shaker.source(name))
-    lines = [f"R={recipe_toml!r}", f"P={[(p.name, p.module, p.version) for p in plugins]!r}", "S={"]
+    lines = [f"R={literal(recipe_toml)}", f"P={[(p.name, p.module, p.version) for p in plugins]!r}", "S={"]
     for name, code in mods.items():
         pkg = bool(shaker.tree.modules[name][2])
         lines.append(f"{name!r}:({code!r},{int(pkg)}),")
