@@ -277,6 +277,8 @@ class Shaker:
                     self.reach_symbol(*b.symbol)
                 elif b.module:
                     self.include_module(b.module)
+                    if isinstance(unit.stmt, ast.Import) and self.tree.has(unit.alias.name):
+                        self.include_module(unit.alias.name)  # ``import a.b`` imports a.b
                     if module in self.whole:
                         self.reach_whole(b.module)
                 continue
@@ -311,14 +313,25 @@ class Shaker:
     def _reach_module_attr(self, module: str, chain: list[str]) -> None:
         self.include_module(module)
         head = chain[0]
+        pm = self.module(module)
         sub = f"{module}.{head}"
-        if self.tree.has(sub) and head not in self.module(module).by_name:
-            if len(chain) > 1:
-                self._reach_module_attr(sub, chain[1:])
-            else:
-                self.reach_whole(sub)
+        target: Optional[str] = None
+        if head not in pm.by_name:
+            target = sub if self.tree.has(sub) else None
+        else:
+            units = [pm.units[i] for i in pm.by_name[head]]
+            if all(u.binding is not None and u.binding.module for u in units):  # ``from . import sub``
+                for i in pm.by_name[head]:
+                    self._keep(module, i)
+                target = units[-1].binding.module
+        if target is None:
+            self.reach_symbol(module, head)
             return
-        self.reach_symbol(module, head)
+        self.include_module(target)
+        if len(chain) > 1:
+            self._reach_module_attr(target, chain[1:])
+        else:
+            self.reach_whole(target)
 
     def label(self, key: Optional[tuple[str, int]]) -> str:
         """``module:name`` of a unit (for reports)."""
