@@ -58,9 +58,10 @@ def test_code_bytes_is_the_compact_script(record_run):
     assert res["artifact_bytes"] == res["code_bytes"] + res["model_bytes"]
     # no CLI, export machinery, data preparation or minifier in the counted script
     modules = set(res["code"]["modules"])
-    assert not modules & {"golf_core.cli", "golf_core.export.bundle", "golf_core.export.compact",
-                          "golf_core.export.shake", "golf_core.data.demo_corpus", "golf_core.data.download"}
-    assert "python_minifier" not in unwrap(script)
+    assert not modules & {"golf_core.cli", "golf_core.export.compact", "golf_core.export.shake",
+                          "golf_core.export.script", "golf_core.data.demo_corpus", "golf_core.data.download"}
+    source = unwrap(script)
+    assert "python_minifier" not in source and "class SourceTree" not in source and "def build_dataset" not in source
     # the readable bundle of the same run is several times larger
     readable = export_runs(root / "run", root / "readable", readable=True)
     assert readable.code_bytes > 2 * rep.code_bytes

@@ -11,10 +11,11 @@ script of an export folder, which carries it (``prepare_script``).
 """
 from __future__ import annotations
 
+import ast
 import base64
 import lzma
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Optional, Sequence
 
 import brotli
 
@@ -78,14 +79,33 @@ class CompactScript:
         return len(self.script.encode("utf-8"))
 
 
-def minify(source: str) -> str:
-    """``source`` minified by python-minifier (docstrings, comments, annotations, local names)."""
+def minify(source: str, private: Optional[set[str]] = None) -> str:
+    """``source`` minified by python-minifier (docstrings, comments, annotations, local names;
+    and the module-level names in ``private``, which no other module uses)."""
     import python_minifier  # only where scripts are built, never inside one
 
     if not source.strip():
         return ""
     keep_class_annotations = python_minifier.RemoveAnnotationsOptions(remove_class_attribute_annotations=False)
-    return python_minifier.minify(source, remove_annotations=keep_class_annotations, **_MINIFY)
+    options = dict(_MINIFY)
+    if private:
+        tree = ast.parse(source)
+        defined = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
+            n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+        options.update(rename_globals=True, preserve_globals=sorted(defined - set(private)))
+    return python_minifier.minify(source, remove_annotations=keep_class_annotations, **options)
+
+
+def exporter_hash() -> str:
+    """Short sha256 of the code that writes compact scripts and of the minifier's version (a
+    script depends on them as well as on the modules it carries)."""
+    import hashlib
+    import importlib.metadata as md
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    text = "".join((here / f).read_text("utf-8") for f in ("compact.py", "shake.py"))
+    return hashlib.sha256((text + md.version("python-minifier")).encode()).hexdigest()[:12]
 
 
 def is_hook_name(name: str) -> bool:
@@ -107,7 +127,7 @@ def compact_source(shaker: Shaker, recipe_toml: str, plugins: Sequence[PluginRef
     """The uncompressed compact script and its minified modules (deterministic)."""
     mods: dict[str, str] = {}
     for name in shaker.modules():
-        mods[name] = minify(shaker.source(name))
+        mods[name] = minify(shaker.source(name), shaker.private_names(name))
     lines = [f"R={literal(recipe_toml)}", f"P={[(p.name, p.module, p.version) for p in plugins]!r}", "S={"]
     for name, code in mods.items():
         pkg = bool(shaker.tree.modules[name][2])

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 from . import ExportError
 from .bundle import PluginRef, SourceTree, collect_sources, modules_used, tree_for
-from .compact import CompactScript, build_compact
+from .compact import CompactScript, build_compact, exporter_hash
 from .runs import RunRecord
 from .script import build_script
 from .shipping import source_hash
@@ -105,7 +105,9 @@ def rebuild_script(run: RunRecord, compress: bool = True, allow_changed_code: bo
     counted = code is not None and bool(code.get("compact"))
     exact = bool(counted) and script_sha256(compact.script) == code.get("sha256")
     if counted and not exact and not changed:
-        msg = f"{run.run_dir}: the script differs from the one the run counted (resolved.toml or a plugin version edited?)"
+        why = ("golf's script exporter changed since the run" if code.get("exporter") not in (None, exporter_hash())
+               else "resolved.toml or a plugin version edited?")
+        msg = f"{run.run_dir}: the script differs from the one the run counted ({why})"
         if not allow_changed_code:
             raise ExportError(msg + "; pass --allow-changed-code to ship it anyway")
         warnings.append(msg)

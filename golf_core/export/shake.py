@@ -148,6 +148,8 @@ class Shaker:
         self.whole: set[str] = set()
         self._queue: list[tuple[str, int]] = []
         self._done_names: set[Symbol] = set()
+        #: Names each module must keep (other modules or the script's entry ask for them).
+        self.external: dict[str, set[str]] = {}
         self._current: Optional[tuple[str, int]] = None
         #: For each kept unit, the unit that first reached it (None: an entry or root).
         self.reached_from: dict[tuple[str, int], Optional[tuple[str, int]]] = {}
@@ -210,6 +212,7 @@ class Shaker:
         if (module, name) in self._done_names:
             return
         self._done_names.add((module, name))
+        self.external.setdefault(module, set()).add(name)
         self.include_module(module)
         pm = self.module(module)
         hits = pm.by_name.get(name)
@@ -332,6 +335,23 @@ class Shaker:
             self._reach_module_attr(target, chain[1:])
         else:
             self.reach_whole(target)
+
+    def private_names(self, module: str) -> Optional[set[str]]:
+        """Module-level names of ``module`` that only its own code uses (safe to rename), or
+        None when any name may be looked up from outside (a module used whole, or one that
+        reads its own namespace)."""
+        src = self.tree.source(module)
+        if module in self.whole or "globals()" in src or "sys.modules" in src or "__getattr__" in src:
+            return None
+        pm = self.module(module)
+        kept = self.kept.get(module, set())
+        names: set[str] = set()
+        for i in kept:
+            u = pm.units[i]
+            if isinstance(u.stmt, ast.ClassDef) or u.alias is not None:
+                continue  # class names show in reprs and pickles; import aliases stay readable
+            names |= u.names
+        return {n for n in names - self.external.get(module, set()) if not n.startswith("__")}
 
     def label(self, key: Optional[tuple[str, int]]) -> str:
         """``module:name`` of a unit (for reports)."""

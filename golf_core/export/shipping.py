@@ -35,6 +35,7 @@ class ShippedCode:
     missing: tuple[str, ...] = ()
     codec: str = "lzma"
     compact: bool = False
+    exporter: str = ""
 
     @property
     def code_bytes(self) -> int:
@@ -60,6 +61,7 @@ class ShippedCode:
             "compressed": self.compressed,
             "codec": self.codec,
             "compact": self.compact,
+            "exporter": self.exporter,
             "exportable": self.exportable,
             "missing": list(self.missing),
             "modules": dict(sorted(self.modules.items())),
@@ -95,14 +97,14 @@ def ship_run(ctx: Any, compress: bool = True) -> ShippedCode:
 
 def ship_compact(plugins: list[PluginRef], recipe_toml: str) -> ShippedCode:
     """The compact script (``golf_core.export.compact``) of a run with these plugins."""
-    from .compact import build_compact
+    from .compact import build_compact, exporter_hash
 
     tree = tree_for(plugins, sys.modules)
     missing = missing_roots(plugins, tree)
     ok = [p for p in plugins if tree.has(p.source_module)]
     c = build_compact(tree, recipe_toml, ok)
     return ShippedCode(c.script, {m: source_hash(tree.source(m)) for m in c.modules}, plugins, True, tuple(missing),
-                       codec=c.codec, compact=True)
+                       codec=c.codec, compact=True, exporter=exporter_hash())
 
 
 def ship_readable(plugins: list[PluginRef], recipe_toml: str, loaded: Any, compress: bool = True) -> ShippedCode:
