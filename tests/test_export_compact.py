@@ -61,7 +61,8 @@ def test_code_bytes_is_the_compact_script(record_run):
     assert not modules & {"golf_core.cli", "golf_core.export.compact", "golf_core.export.shake",
                           "golf_core.export.script", "golf_core.data.demo_corpus", "golf_core.data.download"}
     source = unwrap(script)
-    assert "python_minifier" not in source and "class SourceTree" not in source and "def build_dataset" not in source
+    assert "python_minifier" not in source and "class SourceTree" not in source and "def demo_documents" not in source
+    assert "run `python prepare_data.py` first" in source  # build_dataset is a stub naming it
     # the readable bundle of the same run is several times larger
     readable = export_runs(root / "run", root / "readable", readable=True)
     assert readable.code_bytes > 2 * rep.code_bytes

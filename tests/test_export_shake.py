@@ -215,3 +215,14 @@ def test_compact_source_is_deterministic():
 def test_minify_refuses_bad_source(bad):
     with pytest.raises(SyntaxError):
         minify(bad)
+
+
+def test_minify_cache_returns_what_the_minifier_returns(tmp_path, monkeypatch):
+    monkeypatch.setenv("GOLF_CACHE_DIR", str(tmp_path))
+    src = "def f(long_name):\n    '''doc'''\n    return long_name + 1\n"
+    first = minify(src)
+    files = list((tmp_path / "minify").glob("*.py"))
+    assert len(files) == 1 and files[0].read_text() == first and "doc" not in first
+    files[0].write_text("poisoned = 1\n")  # the second call reads the cache, not the minifier
+    assert minify(src) == "poisoned = 1\n"
+    assert minify(src, {"f"}) != "poisoned = 1\n"  # other inputs, other key

@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import ast
 import base64
+import hashlib
+import importlib.metadata as md
 import lzma
+import os
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
@@ -81,11 +85,17 @@ class CompactScript:
 
 def minify(source: str, private: Optional[set[str]] = None) -> str:
     """``source`` minified by python-minifier (docstrings, comments, annotations, local names;
-    and the module-level names in ``private``, which no other module uses)."""
-    import python_minifier  # only where scripts are built, never inside one
-
+    and the module-level names in ``private``, which no other module uses). A pure function
+    of its inputs, so results are cached on disk (``minify_cache_dir``)."""
     if not source.strip():
         return ""
+    import python_minifier  # only where scripts are built, never inside one
+
+    settings = (sorted(_MINIFY.items()), md.version("python-minifier"))
+    key = hashlib.sha256(repr((source, sorted(private or ()), settings)).encode()).hexdigest()
+    cached = _cache_read(key)
+    if cached is not None:
+        return cached
     keep_class_annotations = python_minifier.RemoveAnnotationsOptions(remove_class_attribute_annotations=False)
     options = dict(_MINIFY)
     if private:
@@ -93,16 +103,37 @@ def minify(source: str, private: Optional[set[str]] = None) -> str:
         defined = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
             n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
         options.update(rename_globals=True, preserve_globals=sorted(defined - set(private)))
-    return python_minifier.minify(source, remove_annotations=keep_class_annotations, **options)
+    out = python_minifier.minify(source, remove_annotations=keep_class_annotations, **options)
+    _cache_write(key, out)
+    return out
+
+
+def minify_cache_dir() -> Path:
+    """Where minified modules are cached: ``$GOLF_CACHE_DIR/minify`` (default ``~/.cache/golf``)."""
+    return Path(os.environ.get("GOLF_CACHE_DIR") or Path.home() / ".cache" / "golf").expanduser() / "minify"
+
+
+def _cache_read(key: str) -> Optional[str]:
+    try:
+        return (minify_cache_dir() / f"{key}.py").read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _cache_write(key: str, text: str) -> None:
+    d = minify_cache_dir()
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        tmp = d / f".{key}.{os.getpid()}.tmp"
+        tmp.write_text(text, "utf-8")
+        os.replace(tmp, d / f"{key}.py")
+    except OSError:
+        pass  # a cache only
 
 
 def exporter_hash() -> str:
     """Short sha256 of the code that writes compact scripts and of the minifier's version (a
     script depends on them as well as on the modules it carries)."""
-    import hashlib
-    import importlib.metadata as md
-    from pathlib import Path
-
     here = Path(__file__).parent
     text = "".join((here / f).read_text("utf-8") for f in ("compact.py", "shake.py"))
     return hashlib.sha256((text + md.version("python-minifier")).encode()).hexdigest()[:12]
