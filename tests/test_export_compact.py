@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,8 +15,7 @@ import pytest
 
 from golf_core.export.compact import BROTLI_PREFIX, LZMA_PREFIX, unwrap
 from golf_core.export.folder import export_runs
-from golf_core.export.isolate import build_isolated_site, isolated_env, isolated_python
-from golf_core.export.requirements import requirement_names
+from golf_core.export.isolate import isolated_python, isolated_workdir
 
 REPO = Path(__file__).resolve().parent.parent
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -71,14 +69,8 @@ def test_code_bytes_is_the_compact_script(record_run):
 @pytest.mark.slow
 def test_compact_script_retrains_the_run_without_golf(record_run, demo_data):
     name, root, rep = record_run
-    names = requirement_names((root / "export" / "requirements.txt").read_text())
-    site = root / "site"
-    build_isolated_site(names, site)
-    work = root / "work"
-    work.mkdir()
-    shutil.copy(root / "export" / "train_gpt.py", work / "train_gpt.py")
     data_root = Path(demo_data.dataset_dir).parent.parent  # <root>/datasets/<name>
-    env = isolated_env(site, {"GOLF_DATA_DIR": str(data_root), **ONE_THREAD})
+    work, env = isolated_workdir(root / "export", root, extra={"GOLF_DATA_DIR": str(data_root), **ONE_THREAD})
     run = subprocess.run([*isolated_python(), "train_gpt.py", "--out", "rerun", "--quiet"], cwd=work, env=env,
                          capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]

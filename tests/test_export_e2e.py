@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +17,7 @@ from golf_core import plugins as P
 from golf_core.commands.eval import evaluate_artifact
 from golf_core.errors import ArtifactError
 from golf_core.export.folder import export_runs
-from golf_core.export.isolate import build_isolated_site, isolated_env, isolated_python
-from golf_core.export.requirements import requirement_names
+from golf_core.export.isolate import isolated_python, isolated_workdir
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = ["run", str(REPO / "recipes" / "demo.toml"), "--tiny", "--set", "train.iterations=4",
@@ -117,14 +115,8 @@ def _imported(importtime_log: str) -> set[str]:
 @pytest.mark.slow
 def test_exported_script_retrains_the_run_without_golf(demo_run, tmp_path):
     rep = export_runs(demo_run, tmp_path / "export")
-    names = requirement_names((tmp_path / "export" / "requirements.txt").read_text())
-    site = tmp_path / "site"
-    build_isolated_site(names, site)
-    work = tmp_path / "work"
-    work.mkdir()
-    shutil.copy(tmp_path / "export" / "train_gpt.py", work / "train_gpt.py")
-    shutil.copy(tmp_path / "export" / "prepare_data.py", work / "prepare_data.py")
-    env = isolated_env(site, {"GOLF_DATA_DIR": str(tmp_path / "data"), **ONE_THREAD})
+    work, env = isolated_workdir(tmp_path / "export", tmp_path, ("train_gpt.py", "prepare_data.py"),
+                                 {"GOLF_DATA_DIR": str(tmp_path / "data"), **ONE_THREAD})
 
     probe = subprocess.run([*isolated_python(), "-c", "import golf_core"], cwd=work, env=env, capture_output=True,
                            text=True, timeout=60)

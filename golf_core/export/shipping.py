@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .bundle import PluginRef, collect_sources, missing_roots, modules_used, plugin_refs, tree_for
-from .script import build_script, is_compressed
+from .script import build_script
 
 #: True inside an exported script (the export drops the branches this rules out).
 IN_SCRIPT = False
