@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +17,7 @@ from golf_core import plugins as P
 from golf_core.commands.eval import evaluate_artifact
 from golf_core.errors import ArtifactError
 from golf_core.export.folder import export_runs
-from golf_core.export.isolate import build_isolated_site, isolated_env, isolated_python
-from golf_core.export.requirements import requirement_names
+from golf_core.export.isolate import isolated_python, isolated_workdir
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = ["run", str(REPO / "recipes" / "demo.toml"), "--tiny", "--set", "train.iterations=4",
@@ -117,13 +115,8 @@ def _imported(importtime_log: str) -> set[str]:
 @pytest.mark.slow
 def test_exported_script_retrains_the_run_without_golf(demo_run, tmp_path):
     rep = export_runs(demo_run, tmp_path / "export")
-    names = requirement_names((tmp_path / "export" / "requirements.txt").read_text())
-    site = tmp_path / "site"
-    build_isolated_site(names, site)
-    work = tmp_path / "work"
-    work.mkdir()
-    shutil.copy(tmp_path / "export" / "train_gpt.py", work / "train_gpt.py")
-    env = isolated_env(site, {"GOLF_DATA_DIR": str(tmp_path / "data"), **ONE_THREAD})
+    work, env = isolated_workdir(tmp_path / "export", tmp_path, ("train_gpt.py", "prepare_data.py"),
+                                 {"GOLF_DATA_DIR": str(tmp_path / "data"), **ONE_THREAD})
 
     probe = subprocess.run([*isolated_python(), "-c", "import golf_core"], cwd=work, env=env, capture_output=True,
                            text=True, timeout=60)
@@ -132,12 +125,18 @@ def test_exported_script_retrains_the_run_without_golf(demo_run, tmp_path):
                            cwd=work, env=env, capture_output=True, text=True, timeout=120)
     assert probe.returncode == 0, probe.stderr[-2000:]
 
+    # the counted script does not carry data preparation: it names prepare_data.py
+    run = subprocess.run([*isolated_python(), "train_gpt.py", "--out", "rerun", "--quiet"],
+                         cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode != 0 and "prepare_data.py" in run.stderr, run.stderr[-3000:]
+    prep = subprocess.run([*isolated_python(), "prepare_data.py", "--quiet"], cwd=work, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert prep.returncode == 0, prep.stderr[-3000:]
     run = subprocess.run([*isolated_python(), "-X", "importtime", "train_gpt.py", "--out", "rerun", "--quiet"],
                          cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     old, new = _result(demo_run), _result(work / "rerun")
-    assert abs(new["val_bpb"] - old["val_bpb"]) <= 1e-6, (new["val_bpb"], old["val_bpb"])
-    assert abs(new["val_loss"] - old["val_loss"]) <= 1e-6 and new["steps"] == old["steps"]
+    assert new["val_bpb"] == old["val_bpb"] and new["val_loss"] == old["val_loss"] and new["steps"] == old["steps"]
     assert new["model_bytes"] == old["model_bytes"]
     assert (work / "rerun" / "artifact.bin").read_bytes() == (demo_run / "artifact.bin").read_bytes()
     if rep.exact:  # the run recorded its code: the script reports itself as the same code bytes

@@ -80,7 +80,8 @@ def test_submission_json_and_files_for_seed_runs(tmp_path):
     out = tmp_path / "out"
     assert rep.seeds == [42, 1337, 2025]
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["train_gpt.py", "README.md", "submission.json", "requirements.txt", "train_seed42.log", "train_seed1337.log"])
+        ["train_gpt.py", "prepare_data.py", "README.md", "submission.json", "requirements.txt", "train_seed42.log",
+             "train_seed1337.log"])
     code = len((out / "train_gpt.py").read_bytes())
     assert rep.code_bytes == code
     sub = json.loads((out / "submission.json").read_text())
@@ -124,10 +125,11 @@ def test_export_is_deterministic_and_optionally_uncompressed(tmp_path):
     b = export_runs(tmp_path / "run", tmp_path / "b")
     assert (tmp_path / "a" / "train_gpt.py").read_bytes() == (tmp_path / "b" / "train_gpt.py").read_bytes()
     plain = export_runs(tmp_path / "run", tmp_path / "plain", compress=False)
+    readable = export_runs(tmp_path / "run", tmp_path / "readable", readable=True)
     text = (tmp_path / "plain" / "train_gpt.py").read_text()
     assert not is_compressed(text) and is_compressed((tmp_path / "a" / "train_gpt.py").read_text())
-    assert text == unwrap((tmp_path / "a" / "train_gpt.py").read_text())
-    assert plain.code_bytes > a.code_bytes == b.code_bytes
+    assert text == unwrap((tmp_path / "readable" / "train_gpt.py").read_text())
+    assert plain.code_bytes > readable.code_bytes > a.code_bytes == b.code_bytes
 
 
 def test_changed_code_is_refused_unless_allowed(tmp_path):

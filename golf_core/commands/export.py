@@ -15,7 +15,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     info = SubmissionInfo(author=args.author, github_id=args.github_id, name=args.name, blurb=args.blurb,
                           date=args.date, track=args.track)
     rep = export_runs(Path(args.run_dir), Path(args.out), compress=not args.no_compress, info=info,
-                      allow_changed_code=args.allow_changed_code)
+                      allow_changed_code=args.allow_changed_code, readable=args.readable)
     for w in rep.warnings:
         print(f"golf export: warning: {w}", file=sys.stderr)
     counted = ""
@@ -35,8 +35,11 @@ def register(subparsers: Any) -> None:
                     "and runs without golf installed.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a golf run directory, or a folder of seed run directories")
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write")
+    p.add_argument("--readable", action="store_true",
+                   help="write the readable bundle (whole modules, lzma+base85) for review instead of the compact "
+                        "script that code_bytes counts")
     p.add_argument("--no-compress", action="store_true",
-                   help="write plain source instead of the lzma+base85 self-extractor (larger; code_bytes counts the compressed one)")
+                   help="write the readable bundle as plain source (implies --readable)")
     p.add_argument("--allow-changed-code", action="store_true",
                    help="ship the current sources even where they changed since the run")
     p.add_argument("--author", default="", help="submission.json author")

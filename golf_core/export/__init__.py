@@ -1,14 +1,18 @@
 """``golf export``: one self-contained ``train_gpt.py`` per run, and the records folder around it.
 
-Modules (one concept each). The first five ride along in every script (a run imports the
-first four through ``ship_run``; ``runtime`` is the script's entry); the others serve
-``golf export`` only and are never shipped:
+Modules (one concept each). ``runtime``, ``shipping`` and ``prepared`` ride along (tree-shaken)
+in every compact script; the others serve ``golf export`` only:
 
+* ``shake``       tree-shaking: the module-level definitions reached from an entry (``ast``);
+* ``compact``     the compact script a run counts: shaken, minified (python-minifier),
+                  smaller of lzma/brotli + base85; and ``prepare_data.py``;
 * ``imports``     static import edges of a module (``ast``, nothing imported);
-* ``bundle``      which modules a run used, and their sources;
-* ``script``      the script text: embedded sources + finder + recipe, optionally lzma+base85;
-* ``runtime``     what the script runs: registers the plugins in-process, runs the pipeline;
-* ``shipping``    ``ship_run(ctx)``: a run's code bytes = the size of its exported script;
+* ``bundle``      which modules a run used, and their sources (the readable bundle);
+* ``script``      the readable bundle's text: whole sources + finder + recipe, optionally lzma+base85;
+* ``runtime``     what a script runs: registers the plugins in-process, runs the pipeline
+                  (``main``), or prepares the data (``prepare_main``);
+* ``prepared``    inside a script: the dataset prepare_data.py built;
+* ``shipping``    ``ship_run(ctx)``: a run's code bytes = the size of its compact script;
 * ``runs``, ``rebuild``, ``requirements``, ``submission``, ``readme``, ``folder``: the records
   folder; ``isolate``: an interpreter without golf, to prove a script needs none.
 """

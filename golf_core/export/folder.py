@@ -1,6 +1,7 @@
 """``golf export RUN_DIR --out DIR``: the records folder of a run (or of its seed runs).
 
-DIR gets ``train_gpt.py`` (the run's script, see ``golf_core.export.script``),
+DIR gets ``train_gpt.py`` (the run's compact script, see ``golf_core.export.compact``; the
+one its code bytes counted), ``prepare_data.py`` (builds or checks the dataset; not counted),
 ``README.md``, ``submission.json``, ``requirements.txt`` and ``train_seed<N>.log`` per seed.
 With several seeds the script embeds the lowest seed's recipe; the others are
 ``--seed N`` away (the recipes may differ only in ``train.seed``).
@@ -15,6 +16,7 @@ from typing import Optional
 
 from . import ExportError
 from .bundle import collect_sources, third_party_imports, tree_for
+from .compact import PREP_ENTRY, build_compact
 from .readme import readme_text
 from .rebuild import rebuild_script
 from .requirements import requirements_text
@@ -22,6 +24,8 @@ from .runs import read_runs
 from .submission import SubmissionInfo, submission_json
 
 SCRIPT = "train_gpt.py"
+#: Data preparation (demo corpus, tokenizer training, download): beside the script, not counted.
+PREP_SCRIPT = "prepare_data.py"
 
 
 @dataclass
@@ -39,15 +43,18 @@ class ExportReport:
 
 
 def export_runs(run_dir: Path, out_dir: Path, compress: bool = True, info: Optional[SubmissionInfo] = None,
-                allow_changed_code: bool = False) -> ExportReport:
-    """Write the records folder for the run (or seed runs) at ``run_dir`` into ``out_dir``."""
+                allow_changed_code: bool = False, readable: bool = False) -> ExportReport:
+    """Write the records folder for the run (or seed runs) at ``run_dir`` into ``out_dir``.
+
+    ``train_gpt.py`` is the compact script the run counted; ``readable`` (or ``compress=False``
+    for plain source) writes the readable bundle of whole modules instead, for review."""
     runs = read_runs(Path(run_dir))
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ExportError(f"{out}: exists and is not a directory")
     if out.resolve() in {r.run_dir.resolve() for r in runs}:
         raise ExportError(f"{out}: is a run directory; export into another folder")
-    rebuilt = rebuild_script(runs[0], compress=compress, allow_changed_code=allow_changed_code)
+    rebuilt = rebuild_script(runs[0], compress=compress, allow_changed_code=allow_changed_code, readable=readable)
     warnings = list(rebuilt.warnings)
     for r in runs[1:]:
         if r.code and runs[0].code and r.code.get("modules") != runs[0].code.get("modules"):
@@ -57,13 +64,16 @@ def export_runs(run_dir: Path, out_dir: Path, compress: bool = True, info: Optio
     (out / SCRIPT).write_bytes(rebuilt.script.encode("utf-8"))
 
     tree = rebuilt.tree or tree_for(rebuilt.plugins, {})
-    imports = third_party_imports(collect_sources(rebuilt.modules, tree), tree)
+    prep = build_compact(tree, runs[0].recipe_toml, rebuilt.plugins, entry=PREP_ENTRY, stubs={})
+    (out / PREP_SCRIPT).write_bytes(prep.script.encode("utf-8"))
+    imports = third_party_imports(collect_sources(sorted({*rebuilt.modules, *prep.modules}), tree), tree)
     (out / "requirements.txt").write_text(requirements_text(imports))
 
     sub = submission_json(runs, code_bytes, info)
     (out / "submission.json").write_text(json.dumps(sub, indent=2) + "\n")
-    (out / "README.md").write_text(readme_text(runs, sub, code_bytes, compress))
-    files = [SCRIPT, "README.md", "submission.json", "requirements.txt"]
+    (out / "README.md").write_text(readme_text(runs, sub, code_bytes, compress, codec=rebuilt.codec,
+                                               compact=rebuilt.compact is not None, prep_script=PREP_SCRIPT))
+    files = [SCRIPT, PREP_SCRIPT, "README.md", "submission.json", "requirements.txt"]
     for r in runs:
         if r.train_log is not None:
             name = f"train_seed{r.seed}.log"

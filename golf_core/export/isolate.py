@@ -83,3 +83,20 @@ def isolated_env(site: Path, extra: Optional[dict[str, str]] = None) -> dict[str
 def isolated_python() -> list[str]:
     """The command prefix: this interpreter without ``site``."""
     return [sys.executable, "-S"]
+
+
+def isolated_workdir(export_dir: Path, dest: Path, files: Iterable[str] = ("train_gpt.py",),
+                     extra: Optional[dict[str, str]] = None) -> tuple[Path, dict[str, str]]:
+    """``(work, env)``: ``dest/work`` holding ``files`` of an export folder, and the environment
+    of an interpreter that sees only the export's ``requirements.txt`` (linked under ``dest/site``)."""
+    import shutil
+
+    from .requirements import requirement_names
+
+    export_dir, dest = Path(export_dir), Path(dest)
+    build_isolated_site(requirement_names((export_dir / "requirements.txt").read_text()), dest / "site")
+    work = dest / "work"
+    work.mkdir(parents=True)
+    for f in files:
+        shutil.copy(export_dir / f, work / f)
+    return work, isolated_env(dest / "site", extra)

@@ -34,8 +34,10 @@ def _fmt(v: Any, digits: int = 8) -> str:
 
 
 def readme_text(runs: list[RunRecord], sub: dict[str, Any], code_bytes: int, compressed: bool,
-                tracks: Optional[dict[str, str]] = None) -> str:
-    """The README.md text."""
+                tracks: Optional[dict[str, str]] = None, codec: str = "lzma", compact: bool = False,
+                prep_script: str = "") -> str:
+    """The README.md text (``codec``: the self-extractor of ``train_gpt.py``; ``compact``:
+    it is the counted compact script; ``prep_script``: the data preparation file beside it)."""
     first = runs[0]
     recipe = first.recipe
     meta = recipe.get("meta", {})
@@ -56,7 +58,10 @@ def readme_text(runs: list[RunRecord], sub: dict[str, Any], code_bytes: int, com
                    f"| {res.get('steps', '')} | {_fmt(res.get('train_seconds', ''), 1)} | {_fmt(res.get('eval_seconds', ''), 1)} "
                    f"| {res.get('model_bytes', '')} | {sub['seed_results'][str(r.seed)]['artifact_bytes']} |")
     cap = int(first.result.get("cap_bytes", 16_000_000))
-    out += ["", f"Bytes: code {code_bytes} (`train_gpt.py`, {'lzma+base85 self-extracting' if compressed else 'plain source'}) "
+    wrapper = f"{codec}+base85 self-extracting" if compressed else "plain source"
+    kind = ("compact: only the definitions the run reaches, minified by python-minifier; "
+            f"{codec} chosen as the smaller of the lzma and brotli wrappers" if compact else "readable bundle of whole modules")
+    out += ["", f"Bytes: code {code_bytes} (`train_gpt.py`, {wrapper}; {kind}) "
                 f"+ model (largest seed) = {sub['bytes_total']} of the {cap:,}-byte cap "
                 f"({'under' if sub['bytes_total'] <= cap else 'OVER'} by {abs(cap - sub['bytes_total']):,}).",
             f"Hardware: {sub['hardware']}, PyTorch {sub['pytorch_version']}.", ""]
@@ -105,18 +110,27 @@ def readme_text(runs: list[RunRecord], sub: dict[str, Any], code_bytes: int, com
             f"python train_gpt.py --seed {first.seed}            # one process",
             f"torchrun --standalone --nproc_per_node=8 train_gpt.py --seed {first.seed}",
             "```", "",
-            "The script carries every golf module the run used and its plugins' code; golf itself need not be "
-            "installed. `--set KEY=VALUE` overrides a recipe value, `--out DIR` names the run directory, "
+            ("The script carries the golf code the run reaches (and its plugins' code), trimmed to the functions, "
+             "classes and constants it uses; golf itself need not be installed. " if compact else
+             "The script carries every golf module the run could use and its plugins' code; golf itself need not be "
+             "installed. ") +
+            "`--set KEY=VALUE` overrides a recipe value, `--out DIR` names the run directory, "
             "`--print-recipe` shows the embedded recipe."]
+    if prep_script:
+        out.append(f"Data preparation is not in `train_gpt.py` and not counted in its code bytes (like the records' "
+                   f"download and tokenizer scripts beside theirs): run `python {prep_script}` (same `--data`/`--set` "
+                   f"options) first.")
     if data.get("source", "demo") == "demo":
         out.append("Data: the demo corpus is built from the interpreter's own documentation into `$GOLF_DATA_DIR` "
-                   "(default `~/.cache/golf/data`) on first use.")
+                   f"(default `~/.cache/golf/data`) by {'`' + prep_script + '`' if prep_script else 'the script on first use'}.")
     else:
         out.append(f"Data: `--data DIR` holding `datasets/fineweb10B_sp{data.get('vocab_size')}/` and "
                    f"`tokenizers/fineweb_{data.get('vocab_size')}_bpe.model` "
                    f"(`golf data download --variant sp{data.get('vocab_size')}`).")
     out += ["", "## Files", "",
             "- `train_gpt.py`: the whole training, quantization and scoring code with the resolved recipe",
+            *([f"- `{prep_script}`: data preparation (demo corpus and tokenizer, or a check of the downloaded "
+               f"FineWeb files); not counted"] if prep_script else []),
             "- `submission.json`, `requirements.txt`",
             *[f"- `train_seed{r.seed}.log`: the run's log" for r in runs if r.train_log], "",
             f"Exported by golf {first.manifest.get('golf_core', '')} from a run of `{meta.get('source') or 'a custom recipe'}` "

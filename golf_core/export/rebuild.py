@@ -1,10 +1,11 @@
 """Rebuild, after the fact, the exact script whose size a run counted as its code bytes.
 
-A run records in ``result.json["code"]`` the modules it used (with a hash of each source),
-its plugins and the script's sha256. From the installed sources and ``resolved.toml`` the
-same script comes out again; when a source changed since the run, the export refuses (naming
-the module) unless told to ship the current code. Runs made before the record existed get
-every module the run could have imported (a superset; their code bytes will differ).
+A run records in ``result.json["code"]`` the modules its compact script carries (with a hash
+of each source), its plugins and the script's sha256. From the installed sources and
+``resolved.toml`` the same compact script comes out again; when a source changed since the
+run, the export refuses (naming the module) unless told to ship the current code. The
+readable bundle (``golf export --readable``) carries every module the run could have
+imported, whole, for review; it is not what the run counted.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any, Optional
 
 from . import ExportError
 from .bundle import PluginRef, SourceTree, collect_sources, modules_used, tree_for
+from .compact import CompactScript, build_compact, exporter_hash
 from .runs import RunRecord
 from .script import build_script
 from .shipping import source_hash
@@ -32,6 +34,8 @@ class RebuiltScript:
     exact: bool
     warnings: list[str] = field(default_factory=list)
     tree: Optional[SourceTree] = None
+    codec: str = "lzma"
+    compact: Optional[CompactScript] = None
 
     @property
     def code_bytes(self) -> int:
@@ -54,9 +58,11 @@ def _plugins_from_registry(run: RunRecord) -> list[PluginRef]:
     return refs
 
 
-def rebuild_script(run: RunRecord, compress: bool = True, allow_changed_code: bool = False) -> RebuiltScript:
-    """The script for ``run``; ExportError when its code changed (unless ``allow_changed_code``)
-    or a module or plugin it used is not installed."""
+def rebuild_script(run: RunRecord, compress: bool = True, allow_changed_code: bool = False,
+                   readable: bool = False) -> RebuiltScript:
+    """The script for ``run``: the compact one its code bytes counted, or (``readable``) the
+    bundle of every module it could import, whole; ExportError when its code changed (unless
+    ``allow_changed_code``) or a module or plugin it used is not installed."""
     code = run.code
     warnings: list[str] = []
     changed: list[str] = []
@@ -82,25 +88,35 @@ def rebuild_script(run: RunRecord, compress: bool = True, allow_changed_code: bo
             if not allow_changed_code:
                 raise ExportError(msg + "; rerun it, or pass --allow-changed-code to ship the current code")
             warnings.append(msg + "; shipping the current code")
-        names = sorted(recorded)
     else:
         plugins = _plugins_from_registry(run)
         tree = tree_for(plugins, {})
-        names = _all_reachable(plugins, tree)
         warnings.append(f"{run.run_dir}: result.json has no code record (a run older than golf export): the script "
-                        f"carries every module the run could have imported, so its size is not the run's code_bytes")
+                        f"is built from the installed code, so its size may differ from the run's code_bytes")
     recipe_sha = hashlib.sha256(run.recipe_toml.encode()).hexdigest()
     if run.result.get("recipe_sha256") and run.result["recipe_sha256"] != recipe_sha:
         warnings.append(f"{run.run_dir}: resolved.toml does not hash to result.json's recipe_sha256")
-    script = build_script(collect_sources(names, tree), run.recipe_toml, plugins, compress)
-    exact = code is not None and compress == code.get("compressed") and script_sha256(script) == code.get("sha256")
-    if code is not None and compress == code.get("compressed") and not exact and not changed:
-        msg = f"{run.run_dir}: the script differs from the one the run counted (resolved.toml or a plugin version edited?)"
+    if readable or not compress:
+        names = _all_reachable(plugins, tree)
+        script = build_script(collect_sources(names, tree), run.recipe_toml, plugins, compress)
+        return RebuiltScript(script, names, plugins, compress, None, False, warnings, tree, "lzma" if compress else "none")
+    compact = build_compact(tree, run.recipe_toml, plugins)
+    names = sorted(compact.modules)
+    counted = code is not None and bool(code.get("compact"))
+    exact = bool(counted) and script_sha256(compact.script) == code.get("sha256")
+    if counted and not exact and not changed:
+        why = ("golf's script exporter changed since the run" if code.get("exporter") not in (None, exporter_hash())
+               else "resolved.toml or a plugin version edited?")
+        msg = f"{run.run_dir}: the script differs from the one the run counted ({why})"
         if not allow_changed_code:
             raise ExportError(msg + "; pass --allow-changed-code to ship it anyway")
         warnings.append(msg)
+    elif code is not None and not counted:
+        warnings.append(f"{run.run_dir}: the run counted a readable bundle ({code.get('code_bytes')} bytes); "
+                        f"the compact script is smaller")
     recorded_bytes = run.result.get("code_bytes") if code is not None else None
-    return RebuiltScript(script, names, plugins, compress, recorded_bytes, exact, warnings, tree)
+    return RebuiltScript(compact.script, names, plugins, True, recorded_bytes, exact, warnings, tree, compact.codec,
+                         compact)
 
 
 def _all_reachable(plugins: list[PluginRef], tree: SourceTree) -> list[str]:

@@ -90,3 +90,19 @@ def main(recipe_toml: str, plugins: Sequence[Sequence[str]], argv: Optional[Sequ
         print(f"val_bpb:{result['val_bpb']:.8f} val_loss:{result['val_loss']:.8f} code_bytes:{result['code_bytes']} "
               f"artifact_bytes:{result['artifact_bytes']} under_cap:{result['under_cap']} run_dir:{out}")
     return 0
+
+
+def prepare_main(recipe_toml: str, plugins: Sequence[Sequence[str]], argv: Optional[Sequence[str]] = None) -> int:
+    """``prepare_data.py``: build (demo) or check (FineWeb) the embedded recipe's dataset."""
+    from ..data.paths import resolve_data
+
+    prog = os.path.basename(sys.argv[0]) or "prepare_data.py"
+    args = parse_args(argv, prog)
+    try:
+        recipe = embedded_recipe(recipe_toml, list(args.overrides), args.data, prog)
+        paths = resolve_data(recipe.data, build_missing=True, log=None if args.quiet else print)
+    except GolfError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    print(f"data: {paths.dataset_dir} tokenizer: {paths.tokenizer_path}")
+    return 0

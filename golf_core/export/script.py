@@ -16,7 +16,7 @@ import ast
 from typing import Iterable, Sequence
 
 from .. import __version__, tomlio
-from ..quant.accounting import ship_code, unship_code
+from ..quant.accounting import ship_code
 from .bundle import ModuleSource, PluginRef
 
 #: First line of a compressed script (the records' self-extractor).
@@ -126,10 +126,15 @@ def build_script(modules: Iterable[ModuleSource], recipe_toml: str, plugins: Seq
 
 
 def is_compressed(script: str) -> bool:
-    """True for a script written by :func:`build_script` with ``compress``."""
-    return script.startswith(WRAPPER_PREFIX)
+    """True for a self-extracting script: :func:`build_script` with ``compress``, or a compact
+    script (lzma or brotli, ``golf_core.export.compact``)."""
+    from .compact import BROTLI_PREFIX
+
+    return script.startswith((WRAPPER_PREFIX, BROTLI_PREFIX))
 
 
 def unwrap(script: str) -> str:
     """The uncompressed source of a (possibly compressed) exported script, without running it."""
-    return unship_code(script) if is_compressed(script) else script
+    from .compact import unwrap as unwrap_compact
+
+    return unwrap_compact(script) if is_compressed(script) else script

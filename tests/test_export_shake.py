@@ -1,0 +1,228 @@
+"""Tree-shaking (golf_core.export.shake) on small synthetic packages: what is kept, what is
+dropped, and that the shaken (and minified) modules compute what the originals compute."""
+from __future__ import annotations
+
+import importlib.abc
+import importlib.util
+import sys
+import textwrap
+
+import pytest
+
+from golf_core.export.compact import compact_source, minify, unwrap, wrap_brotli, wrap_lzma, wrap_smallest
+from golf_core.export.shake import shake
+
+
+class FakeTree:
+    """A SourceTree stand-in over in-memory sources."""
+
+    def __init__(self, sources: dict[str, str]) -> None:
+        self.sources = {k: textwrap.dedent(v) for k, v in sources.items()}
+        self.modules: dict = {}
+        for name in sources:  # a module with submodules is a package
+            self.modules[name] = (name, None, any(m.startswith(name + ".") for m in sources))
+
+    def has(self, name: str) -> bool:
+        return name in self.modules
+
+    def source(self, name: str) -> str:
+        return self.sources[name]
+
+
+PKG = {
+    "pk": '''
+        """A package."""
+        from .util import helper, UNUSED_CONST
+        from . import maths
+        VERSION = "1"
+    ''',
+    "pk.util": '''
+        from __future__ import annotations
+        import os
+        from typing import TYPE_CHECKING
+        if TYPE_CHECKING:
+            from .never import Nothing
+        UNUSED_CONST = 3
+        SCALE = 10
+        def helper(x: "Annotated") -> int:
+            """Doc."""
+            return x * SCALE
+        def unused(x):
+            return os.getcwd()
+        class Annotated:
+            pass
+    ''',
+    "pk.maths": '''
+        from dataclasses import dataclass
+        from .util import SCALE
+        @dataclass
+        class Point:
+            x: Scalar
+            def norm(self):
+                return abs(self.x) * SCALE
+        Scalar = float
+        def square(x):
+            return x * x
+        def cube(x):
+            return x * x * x
+        IN_SCRIPT = False
+        def where():
+            if IN_SCRIPT:
+                return "script"
+            else:
+                return cube(2)
+    ''',
+    "pk.entry": '''
+        import pk.maths
+        from pk import helper
+        from . import registry
+        def main():
+            from .lazy import late
+            import pk.plain as pp
+            reg = registry
+            return helper(2) + pk.maths.square(3) + late() + pk.maths.Point(-4).norm() + len(reg.TABLE) + pp.five()
+        def golf_hook():
+            return pk.maths.where()
+        def not_a_hook():
+            return pk.maths.cube(9)
+    ''',
+    "pk.registry": '''
+        TABLE = {"a": 1}
+        def listed():
+            return 1
+    ''',
+    "pk.lazy": '''
+        def late():
+            return 100
+        def later():
+            return 1000
+    ''',
+    "pk.plain": '''
+        def five():
+            return 5
+    ''',
+    "pk.unreached": '''
+        def x():
+            return 1
+    ''',
+}
+
+
+def _kept(s, module):
+    return {label.split(":", 1)[1] for label, _ in s.unit_sources(module)}
+
+
+def test_only_reached_definitions_are_kept():
+    tree = FakeTree(PKG)
+    s = shake(tree, [("pk.entry", "main")], roots=[("pk.entry", "golf_hook")], constants={"IN_SCRIPT": True})
+    assert "pk.unreached" not in s.modules()
+    assert _kept(s, "pk.util") >= {"helper", "SCALE"} and not _kept(s, "pk.util") & {"unused", "UNUSED_CONST", "os"}
+    # only in a function annotation: not needed once annotations are removed
+    assert "Annotated" not in _kept(s, "pk.util")
+    # TYPE_CHECKING blocks never run
+    assert "never" not in s.source("pk.util") and "TYPE_CHECKING" not in s.source("pk.util")
+    # class attribute annotations count (dataclasses read them)
+    assert {"Point", "Scalar", "square", "dataclass"} <= _kept(s, "pk.maths")
+    # IN_SCRIPT is True in the script: the else branch (cube) is dead
+    assert "cube" not in _kept(s, "pk.maths") and "IN_SCRIPT" not in _kept(s, "pk.maths")
+    # a module used as a value keeps everything; attribute uses keep only what they name
+    assert _kept(s, "pk.registry") == {"TABLE", "listed"}
+    assert _kept(s, "pk.lazy") == {"late"} and _kept(s, "pk.plain") == {"five"}
+    assert "not_a_hook" not in _kept(s, "pk.entry")
+    # the package's re-export of helper is followed; its unused names are not
+    assert "UNUSED_CONST" not in s.source("pk") and "VERSION" not in s.source("pk")
+    assert "helper" in s.source("pk")
+
+
+def test_why_names_the_chain():
+    s = shake(FakeTree(PKG), [("pk.entry", "main")])
+    chain = s.why("pk.util", "SCALE")
+    assert chain[0] == "pk.entry:main" and chain[-1] == "pk.util:SCALE"
+
+
+def test_stubs_replace_or_raise():
+    tree = FakeTree(PKG)
+    s = shake(tree, [("pk.entry", "main")], stubs={("pk.lazy", "late"): ("pk.plain", "five"),
+                                                   ("pk.maths", "square"): "not here"})
+    assert "from pk.plain import five as late" in s.source("pk.lazy")
+    assert "raise SystemExit('not here')" in s.source("pk.maths")
+
+
+class _DictFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def __init__(self, sources, packages):
+        self.sources, self.packages = sources, packages
+
+    def find_spec(self, name, path=None, target=None):
+        if name in self.sources:
+            return importlib.util.spec_from_loader(name, self, is_package=name in self.packages)
+        return None
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        exec(compile(self.sources[module.__name__], module.__name__, "exec"), module.__dict__)
+
+
+def _run(sources, packages, calls):
+    finder = _DictFinder(sources, packages)
+    saved = {k: v for k, v in sys.modules.items() if k == "pk" or k.startswith("pk.")}
+    for k in saved:
+        del sys.modules[k]
+    sys.meta_path.insert(0, finder)
+    try:
+        out = []
+        for mod, fn in calls:
+            out.append(getattr(importlib.import_module(mod), fn)())
+        return out
+    finally:
+        sys.meta_path.remove(finder)
+        for k in [k for k in sys.modules if k == "pk" or k.startswith("pk.")]:
+            del sys.modules[k]
+        sys.modules.update(saved)
+
+
+def test_shaken_and_minified_modules_compute_what_the_originals_compute():
+    tree = FakeTree(PKG)
+    packages = {m for m, (_, _, pkg) in tree.modules.items() if pkg}
+    want = _run(tree.sources, packages, [("pk.entry", "main"), ("pk.entry", "golf_hook")])
+    assert want == [20 + 9 + 100 + 40.0 + 1 + 5, 8]
+    s = shake(tree, [("pk.entry", "main")], roots=[("pk.entry", "golf_hook")])
+    shaken = {m: minify(s.source(m)) for m in s.modules()}
+    assert "Doc." not in shaken["pk.util"]  # docstrings go
+    assert _run(shaken, packages, [("pk.entry", "main"), ("pk.entry", "golf_hook")]) == want
+
+
+def test_wrappers_round_trip_and_the_smaller_wins():
+    src = "print('x')\n" + "\n".join(f"v{i} = {i * i}" for i in range(300))
+    a, b = wrap_lzma(src), wrap_brotli(src)
+    assert unwrap(a) == src == unwrap(b)
+    codec, best = wrap_smallest(src)
+    assert best == min(a, b, key=len) and codec == ("brotli" if len(b) < len(a) else "lzma")
+    ns: dict = {}
+    exec(b.replace("print('x')", "pass"), ns)  # the brotli wrapper runs as it is
+    assert ns["v17"] == 289
+
+
+def test_compact_source_is_deterministic():
+    tree = FakeTree(PKG)
+    s1 = shake(tree, [("pk.entry", "main")])
+    s2 = shake(FakeTree(PKG), [("pk.entry", "main")])
+    assert compact_source(s1, "a = 1\n", []) == compact_source(s2, "a = 1\n", [])
+
+
+@pytest.mark.parametrize("bad", ["def f(:\n"])
+def test_minify_refuses_bad_source(bad):
+    with pytest.raises(SyntaxError):
+        minify(bad)
+
+
+def test_minify_cache_returns_what_the_minifier_returns(tmp_path, monkeypatch):
+    monkeypatch.setenv("GOLF_CACHE_DIR", str(tmp_path))
+    src = "def f(long_name):\n    '''doc'''\n    return long_name + 1\n"
+    first = minify(src)
+    files = list((tmp_path / "minify").glob("*.py"))
+    assert len(files) == 1 and files[0].read_text() == first and "doc" not in first
+    files[0].write_text("poisoned = 1\n")  # the second call reads the cache, not the minifier
+    assert minify(src) == "poisoned = 1\n"
+    assert minify(src, {"f"}) != "poisoned = 1\n"  # other inputs, other key
