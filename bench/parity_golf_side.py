@@ -26,7 +26,7 @@ from _common import environment, write_result  # noqa: E402
 def build(recipe_ref: str, overrides: list[str]):
     """(model, recipe, plugins, ctx): the recipe's model on CPU in fp32, seeded as ``golf run``."""
     from golf_core.context import RunContext
-    from golf_core.pipeline import build_model
+    from golf_core.run import build_model
     from golf_core.plugins import activate
     from golf_core.recipe import load_recipe
     from golf_core.train.rng import seed_everything

@@ -73,7 +73,7 @@ def test_pr1394_init_singular_values_and_zero_projections():
     """The pr1394 recipe's model on CPU: q/k/v/fc singular values all 1 (float64 SVD), the attention
     and MLP output projections all zero, std 1/sqrt(512) and 1/sqrt(2048) as an orthogonal matrix has."""
     from golf_core.context import RunContext
-    from golf_core.pipeline import build_model
+    from golf_core.run import build_model
     from golf_core.plugins import activate
     from golf_core.recipe import load_recipe
 
