@@ -112,7 +112,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(f"  {hook} [{hook_kind(hook)}]: {', '.join(names)}")
     tracks = by_severity(ap.legality().values()) or ["fixed-predictor"]
     print(f"legality: {', '.join(tracks)} (declared: {recipe.meta.legality})")
-    print(f"params: {count_params(recipe, ap)}")
+    n_params = count_params(recipe, ap)
+    print(f"params: {n_params}")
+    logged = recipe.meta.model_params
+    if logged is not None:
+        verdict = "equal" if logged == n_params else f"golf {n_params - logged:+d}"
+        print(f"record model_params: {logged} ({verdict})")
     return 0
 
 

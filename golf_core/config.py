@@ -21,6 +21,7 @@ class MetaSection(Section):
 
     source: str = Field("", description="where the configuration comes from, e.g. 'openai/parameter-golf PR #1394'")
     reported_val_bpb: Optional[float] = Field(None, description="the val_bpb its authors reported")
+    model_params: Optional[int] = Field(None, ge=1, description="the parameter count the record's own train log reports (`model_params:`)")
     legality: str = Field("fixed-predictor", description="the legality track as the reviews judged it")
     notes: str = Field("", description="free text")
 

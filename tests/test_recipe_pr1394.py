@@ -30,9 +30,9 @@ def test_recipe_values_are_the_records():
     """Spot values of pg_core.md §5.1 (the recipe writes every one of them)."""
     r = tomlio.load_file(RECIPE)
     assert r["plugins"] == ["shuffled-loader", "qk-gain", "partial-rope", "xsa", "ln-scale", "skip-gates",
-                            "leaky-relu-sq", "depth-recurrence", "muon-eq-r", "ema", "gptq"]
+                            "leaky-relu-sq", "depth-recurrence", "ortho-init", "muon-eq-r", "ema", "gptq"]
     assert r["meta"] == {**r["meta"], "source": "openai/parameter-golf PR #1394", "reported_val_bpb": 1.08563,
-                         "legality": "fixed-predictor"}
+                         "legality": "fixed-predictor", "model_params": 35943512}
     assert r["data"] == {"source": "fineweb", "vocab_size": 8192}
     m, t = r["model"], r["train"]
     assert (m["num_layers"], m["model_dim"], m["num_heads"], m["num_kv_heads"], m["mlp_mult"]) == (11, 512, 8, 4, 4.0)

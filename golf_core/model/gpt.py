@@ -29,8 +29,9 @@ from golf_core.model.skips import Skips
 class GPT(nn.Module):
     """The baseline GPT. Build with ``GPT(GPTConfig.from_section(recipe.model, vocab_size))``.
 
-    Construction order (and so RNG use under a seed) follows the baseline script: ``tok_emb``,
-    skip weights, blocks (``c_q, c_k, c_v, proj, fc, proj`` each), ``lm_head``, then the init
+    Construction order (and so RNG use under a seed) follows the baseline script: skip weights
+    (no RNG; first, so that ``parameters()`` order is the records'), ``tok_emb``, blocks
+    (``c_q, c_k, c_v, proj, fc, proj`` each), ``lm_head``, then the init
     (tied embedding ``normal(0, tied_embed_init_std)``, zero-init output projections; other
     linears keep PyTorch's default).
     """
@@ -39,9 +40,11 @@ class GPT(nn.Module):
         super().__init__()
         self.config = config
         d = config.model_dim
-        self.tok_emb = nn.Embedding(config.vocab_size, d)
+        # skips before tok_emb: draws no RNG, and puts the skip weights first in parameters()
+        # and state_dict() order, as the records (whose skip tensors are GPT's own parameters)
         self.schedule = LayerSchedule.unet(config.num_layers)
         self.skips: nn.Module = Skips(self.schedule.num_skips, d)
+        self.tok_emb = nn.Embedding(config.vocab_size, d)
         self.blocks = nn.ModuleList([
             Block(d, config.num_heads, config.num_kv_heads, config.mlp_hidden, config.rope_base,
                   config.qk_gain_init, layer_idx=i)

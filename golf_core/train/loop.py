@@ -274,6 +274,14 @@ def _progress_bar(ctx: Any, enabled: bool, steps: int) -> Iterator[Any]:
             ctx.log.printer = old_printer
 
 
+def configure_dynamo_for_ddp(use_compile: bool) -> None:
+    """Compile the whole model as one graph under DDP, as the records do
+    (``torch._dynamo.config.optimize_ddp = False``: no DDPOptimizer split at bucket boundaries).
+    Called only for multi-process runs; a no-op without compile."""
+    if use_compile:
+        torch._dynamo.config.optimize_ddp = False
+
+
 class _Training:
     """The state of one ``train()`` call and its steps (see the module docstring for the order)."""
 
@@ -305,6 +313,7 @@ class _Training:
         model.train()
         fwd: nn.Module = torch.compile(model, dynamic=False, fullgraph=True) if self.use_compile else model
         if world > 1:
+            configure_dynamo_for_ddp(self.use_compile)
             fwd = torch.nn.parallel.DistributedDataParallel(
                 fwd, device_ids=[self.device.index] if self.device.type == "cuda" else None, broadcast_buffers=False
             )

@@ -38,6 +38,9 @@ from .muon import Muon
 #: core: it is ``golf_core.model.params.CONTROL_TENSOR_PATTERNS``.
 CONTROL_TENSOR_PATTERNS: tuple[str, ...] = _MODEL_CONTROL_PATTERNS
 
+#: Device types with a fused Adam/AdamW kernel (the records pass ``fused=True`` always).
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
+
 #: Name of the model attribute where plugins list extra control patterns (e.g. ``skip_gates``).
 MODEL_PATTERNS_ATTR = "golf_control_patterns"
 
@@ -70,9 +73,13 @@ class OptimizerSet:
     Muon's ``preconditioners`` / ``weight_decay``).
     """
 
-    def __init__(self, optimizers: Optional[dict[str, torch.optim.Optimizer]] = None, grad_clip_norm: float = 0.0):
+    def __init__(self, optimizers: Optional[dict[str, torch.optim.Optimizer]] = None, grad_clip_norm: float = 0.0,
+                 clip_order: Optional[Iterable[torch.Tensor]] = None):
         self.optimizers: dict[str, torch.optim.Optimizer] = dict(optimizers or {})
         self.grad_clip_norm = float(grad_clip_norm)
+        #: parameters in the order the clip sums their norms (``model.parameters()`` order, the
+        #: records'); parameters only the optimizers hold follow in group order
+        self.clip_order: list[torch.Tensor] = list(clip_order or [])
         for name, opt in self.optimizers.items():
             self._check_base_lr(name, opt)
 
@@ -148,10 +155,18 @@ class OptimizerSet:
         for o in self.optimizers.values():
             o.zero_grad(set_to_none=set_to_none)
 
+    def clip_params(self) -> list[torch.Tensor]:
+        """The clipped parameters in summation order: :attr:`clip_order` (the model's
+        ``parameters()`` order, as the records' ``clip_grad_norm_(base_model.parameters())``),
+        then any other optimized parameter in group order. The order matters: one float32 ulp of
+        the total norm, amplified by Newton-Schulz, makes runs drift apart."""
+        seen = {id(p) for p in self.clip_order}
+        return list(self.clip_order) + [p for p in self.params() if id(p) not in seen]
+
     def clip_grads(self) -> Optional[torch.Tensor]:
         """Global-norm clipping of all parameters' gradients when ``grad_clip_norm > 0``."""
         if self.grad_clip_norm > 0:
-            return torch.nn.utils.clip_grad_norm_(self.params(), self.grad_clip_norm)
+            return torch.nn.utils.clip_grad_norm_(self.clip_params(), self.grad_clip_norm)
         return None
 
     def step(self) -> None:
@@ -226,12 +241,14 @@ def build_optimizers(
     """The baseline's optimizers for ``model`` (pg_core.md §4.4), in the baseline's step order.
 
     ``embed`` (Adam), ``head`` (Adam, untied only), ``muon`` (Muon over the block matrices),
-    ``scalar`` (Adam); each group stores ``base_lr``. ``grad_clip_norm`` comes from ``train``.
-    Fused Adam is used when the parameters are on CUDA. Empty groups are left out.
+    ``scalar`` (Adam); each group stores ``base_lr``. ``grad_clip_norm`` comes from ``train``;
+    the clip sums norms in ``model.parameters()`` order. Fused Adam is requested whenever the
+    parameters' devices have it (CPU and CUDA), as the records always request it. Empty groups
+    are left out.
     """
     routes = route_parameters(model, patterns)
     tied = not routes["head"]
-    fused = any(p.is_cuda for _, p in model.named_parameters())
+    fused = all(p.device.type in FUSED_ADAM_DEVICES for p in model.parameters())
     opts: dict[str, torch.optim.Optimizer] = {}
     if routes["embed"]:
         lr = train.tied_embed_lr if tied else train.embed_lr
@@ -254,4 +271,5 @@ def build_optimizers(
         opts["muon"] = muon
     if routes["scalar"]:
         opts["scalar"] = _adam([p for _, p in routes["scalar"]], train.scalar_lr, train.adam_wd, train, fused)
-    return OptimizerSet(opts, grad_clip_norm=train.grad_clip_norm)
+    return OptimizerSet(opts, grad_clip_norm=train.grad_clip_norm,
+                        clip_order=[p for p in model.parameters() if p.requires_grad])

@@ -49,6 +49,14 @@ def calibration_batches(model: nn.Module, ctx: Any, opts: GPTQOptions) -> list[t
                               autocast=ctx.autocast)
 
 
+def calibration_hessians(model: nn.Module, batches: list[torch.Tensor], ctx: Any, opts: GPTQOptions) -> dict[str, torch.Tensor]:
+    """The Hessians of the calibration batches, collected WITHOUT the run's autocast: the model
+    runs in its own layout (bf16 weights and activations on a bf16 run, fp32 control tensors),
+    as #1394's ``collect_hessians`` does; under autocast the norms would run in fp32 and the
+    inputs of every linear would round differently."""
+    return collect_hessians(model, batches, opts.min_numel, opts.embed_name, autocast=None, device=ctx.device)
+
+
 def run_gptq(model: nn.Module, ctx: Any, opts: GPTQOptions, transform: Optional[WeightTransform] = None,
              decoders: Optional[Mapping[str, Decoder]] = None, label: str = "gptq") -> QuantizedModel:
     """Calibrate, collect Hessians, quantize (fit ``k`` when ``opts.fit``), report.
@@ -58,8 +66,7 @@ def run_gptq(model: nn.Module, ctx: Any, opts: GPTQOptions, transform: Optional[
     """
     t0 = time.perf_counter()
     batches = calibration_batches(model, ctx, opts)
-    hessians = collect_hessians(model, batches, opts.min_numel, opts.embed_name, autocast=ctx.autocast,
-                                device=ctx.device)
+    hessians = calibration_hessians(model, batches, ctx, opts)
     t_cal = time.perf_counter() - t0
     tr = ctx.recipe.train
     n_tokens = sum(int(b.numel()) for b in batches)

@@ -48,3 +48,30 @@ def test_tied_embedding_uses_final_norm_output():
     assert torch.allclose(H["tok_emb.weight"].double(), ref, rtol=1e-5, atol=1e-5)
     assert H["blocks.1.mlp.proj.weight"].shape == (64, 64)
     assert m.training  # mode restored
+
+
+def test_calibration_hessians_ignore_the_runs_autocast():
+    """#1394 collects Hessians on its bf16 model without autocast. Given a context whose autocast
+    is a real (CPU bf16) autocast, the flow's Hessians equal those collected with none, and
+    differ from those collected under it (so the test can tell)."""
+    from types import SimpleNamespace
+
+    from golf_gptq.flow import calibration_hessians
+    from golf_gptq.options import GPTQOptions
+
+    torch.manual_seed(2)
+    m = Toy()
+    batches = [torch.randint(0, 50, (3, 7)) for _ in range(3)]
+    used = []
+
+    def autocast():
+        used.append(True)
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+
+    ctx = SimpleNamespace(autocast=autocast, device=torch.device("cpu"))
+    got = calibration_hessians(m, batches, ctx, GPTQOptions(min_numel=0))
+    plain = collect_hessians(m, batches, min_numel=0)
+    assert not used  # the flow never entered the run's autocast
+    under = collect_hessians(m, batches, min_numel=0, autocast=autocast)
+    assert set(got) == set(plain) and all(torch.equal(got[k], plain[k]) for k in got)
+    assert not torch.equal(under["l2.weight"], plain["l2.weight"])
