@@ -86,6 +86,7 @@ from .data.shards import num_tokens as shard_num_tokens
 from .errors import ArtifactError, DataError, GolfError, PluginError, RecipeError
 from .eval.score import window_nll
 from .hookspecs import hookimpl
+from .model.fused import KernelCheck, fused_kernel_check, triton_unavailable
 from .model import CastedLinear, LayerSchedule, Rotary, Skips, is_control_name
 from .model.head import SoftcapHead, head_of
 from .options import NoOptions, Options
@@ -106,13 +107,13 @@ from .train.optim import OptimizerSet
 from .train.schedule import MomentumWarmup
 
 __all__ = [
-    "ArtifactError", "CastedLinear", "DataError", "Decoder", "GolfError", "LayerSchedule", "MomentumWarmup",
+    "ArtifactError", "CastedLinear", "KernelCheck", "DataError", "Decoder", "GolfError", "LayerSchedule", "MomentumWarmup",
     "Muon", "NoOptions", "OptimizerSet", "Options", "PluginError", "QUANT_FORMAT", "QuantizedModel",
     "RecipeError", "Rotary", "RunContext", "Skips", "SoftcapHead", "Stash",
     "StashKey", "TechniqueInfo", "all_reduce", "any_rank", "barrier", "broadcast_object", "clip_range",
-    "decode_entry", "dequantize", "dtype_from_name", "dtype_name", "frozen", "get_rank", "get_world_size",
+    "decode_entry", "dequantize", "dtype_from_name", "dtype_name", "frozen", "fused_kernel_check", "get_rank", "get_world_size",
     "grad_only_for", "head_of", "hookimpl", "is_control_name", "is_distributed", "max_over_ranks", "pack_artifact",
     "passthrough_entry", "quant_report", "quantize_rows_rtn", "read_window", "reduce_device",
     "sdclip_scale", "serialize_quantized", "shard_num_tokens", "shard_tokens", "token_mean_grads",
-    "trainable_parameters", "training_only", "window_nll", "write_quant_report",
+    "trainable_parameters", "training_only", "triton_unavailable", "window_nll", "write_quant_report",
 ]
