@@ -157,6 +157,7 @@ def bench_data(recipe, args: argparse.Namespace, folder: Path, train_tokens: int
     t0 = time.perf_counter()
     tok = None
     if not need_tokenizer:
+        folder.mkdir(parents=True, exist_ok=True)
         tok = folder / "no-tokenizer.model"
         tok.write_bytes(b"")
     data = write_synthetic_dataset(folder, recipe.data.vocab_size, train_tokens, val_tokens, tokenizer=tok)
@@ -289,6 +290,7 @@ def run_golf(recipe, data, *, verbose: bool = False, peak: Optional[float] = Non
     out: dict[str, Any] = {
         "seed": t.seed, "steps": res.steps, "losses": losses, "train_seconds": res.train_seconds,
         "loop_switch_step": switch, "attention_backend": backend,
+        "compiled_graphs": res.compiled_graphs, "compiled_in_clock": res.compiled_in_clock,
     }
     if timed:
         n = switch if has_loop and switch is not None else res.steps
