@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.test_bench_gpu import FAKE_REFERENCE
 
 REPO = Path(__file__).resolve().parent.parent
@@ -21,6 +23,7 @@ def _run(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
+@pytest.mark.slow  # the whole script at --tiny: five subprocesses, ~45 s of CPU on an idle machine
 def test_gpu_check_tiny_writes_one_json(tmp_path, demo_data):
     fake = tmp_path / "train_gpt.py"
     fake.write_text(FAKE_REFERENCE)
