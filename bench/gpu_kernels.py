@@ -1,7 +1,7 @@
 """Benchmark: golf's Triton fused kernels against their plain-PyTorch maths (issue 21).
 
 For each fused kernel (softcapped cross-entropy, ``golf_core.model.triton_softcap_ce``; fused
-LeakyReLU² MLP, ``golf_leaky_relu_sq.triton_mlp``) it reports the max abs (and relative)
+squared-(leaky-)ReLU MLP, ``golf_core.model.triton_mlp``) it reports the max abs (and relative)
 difference of every output against the reference on the probe inputs, and the forward+backward
 milliseconds of the kernel path and of the reference path at #1394's per-GPU micro-batch
 (48 x 2048 = 98,304 tokens; V 8192, d 512, hidden 2048), timed between CUDA events after warmup.
@@ -82,7 +82,7 @@ def bench_softcap_ce(device: torch.device, tokens: int, vocab: int, iters: int, 
 
 def bench_mlp(device: torch.device, tokens: int, dim: int, hidden: int, iters: int, dtype: torch.dtype) -> dict[str, Any]:
     """The fused MLP kernel's decision, its differences and fwd+bwd ms against the reference maths."""
-    from golf_leaky_relu_sq.fused_mlp import enable_triton_mlp, mlp_backward, mlp_forward
+    from golf_core.model.fused_mlp import enable_triton_mlp, mlp_backward, mlp_forward
 
     check = enable_triton_mlp(device)
     x = torch.randn(tokens, dim, device=device).to(dtype)
@@ -94,11 +94,11 @@ def bench_mlp(device: torch.device, tokens: int, dim: int, hidden: int, iters: i
         out, pre, post = mlp_forward(x, w1, w2, 0.5)
         return mlp_backward(go, x, w1, w2, pre, post, 0.5)
 
-    row: dict[str, Any] = {"kernel": "leaky_relu_sq_mlp", "shape": [tokens, dim, hidden],
+    row: dict[str, Any] = {"kernel": "sq_relu_mlp", "shape": [tokens, dim, hidden],
                            "dtype": str(dtype).replace("torch.", ""), "check": check.__dict__,
                            "reference_ms": time_ms(reference, device, iters), "triton_ms": None, "diff": None}
     if check.used:
-        from golf_leaky_relu_sq import triton_mlp as K
+        from golf_core.model import triton_mlp as K
 
         def fused():
             out, pre, post = K.mlp_fwd_triton(x, w1, w2, 0.5)

@@ -49,7 +49,7 @@ def test_gpu_check_tiny_writes_one_json(tmp_path, demo_data):
     modes = [r["mode"] for r in steps["eval"]["result"]["rows"]]
     assert modes[:2] == ["non-overlapping", "sliding"]
     kernels = res["summary"]["kernels"]
-    assert [k["kernel"] for k in kernels] == ["softcap_ce", "leaky_relu_sq_mlp"]
+    assert [k["kernel"] for k in kernels] == ["softcap_ce", "sq_relu_mlp"]
     assert all(not k["used"] and "CUDA only" in k["reason"] and k["reference_ms"] > 0 for k in kernels)
 
 

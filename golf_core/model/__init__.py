@@ -33,7 +33,7 @@ How a plugin fills each seam (in ``golf_build_model``)::
     for b in model.blocks: b.attn.out_transform = XSA()                         # XSA: forward(y, v) -> y
     for i, b in enumerate(model.blocks): b.ln_scale = 1 / math.sqrt(i + 1)     # LN scale
     for b in model.blocks: b.mlp.activation = LeakyReLUSquared()               # activation
-    for b in model.blocks: b.mlp.fused = FusedLeakyReLUSqMLP(0.5)              # fused kernel (CUDA, checked)
+    for b in model.blocks: b.mlp.fused = FusedSquaredReLUMLP(0.5)              # fused kernel (CUDA, checked)
     model.skips = GatedSkips(model.skips.num_skips, model.skips.dim)           # Skips subclass, same ctor
     model.set_schedule(LayerSchedule(range(5), range(5, 11), enc_looped, dec_looped))  # resizes skips
     model.looping_active = True                                                # on_step_end / artifact load

@@ -15,6 +15,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional, Union
 
+import importlib
+
 import torch
 
 
@@ -42,7 +44,7 @@ def triton_unavailable(device: Union[str, torch.device]) -> Optional[str]:
     if not torch.cuda.is_available():
         return "CUDA is not available"
     try:
-        import triton  # noqa: F401
+        importlib.import_module("triton")  # by name: only CUDA runs load it
     except Exception as e:  # ImportError, or a broken install raising at import time
         return f"triton cannot be imported ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
     return None

@@ -15,9 +15,9 @@ how golf's tests check them on a machine without a GPU.
 from __future__ import annotations
 
 import torch
-import triton
-import triton.language as tl
 from torch import Tensor
+
+from golf_core.model.triton_compat import jit, tl, triton
 
 from golf_core.model.softcap_ce import (softcap_ce_backward, softcap_ce_backward_op, softcap_ce_forward,
                                         softcap_ce_op)
@@ -26,7 +26,7 @@ BLOCK = 1024
 NUM_WARPS = 4
 
 
-@triton.jit
+@jit
 def _softcap_ce_fwd_kernel(x_ptr, t_ptr, loss_ptr, lse_ptr, stride_row, n_cols, softcap,
                            BLOCK: tl.constexpr):
     row = tl.program_id(0).to(tl.int64)
@@ -53,7 +53,7 @@ def _softcap_ce_fwd_kernel(x_ptr, t_ptr, loss_ptr, lse_ptr, stride_row, n_cols, 
     tl.store(loss_ptr + row, lse - z_target)
 
 
-@triton.jit
+@jit
 def _softcap_ce_bwd_kernel(x_ptr, t_ptr, lse_ptr, g_ptr, dx_ptr, stride_row, stride_dx_row, n_cols, softcap,
                            BLOCK: tl.constexpr):
     row = tl.program_id(0).to(tl.int64)

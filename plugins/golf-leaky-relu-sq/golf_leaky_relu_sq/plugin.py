@@ -4,8 +4,8 @@ from __future__ import annotations
 from pydantic import Field
 
 from golf_core import Options, TechniqueInfo, hookimpl
+from golf_core.api import FusedSquaredReLUMLP, enable_triton_mlp
 from golf_leaky_relu_sq.activation import install_leaky_relu_sq
-from golf_leaky_relu_sq.fused_mlp import FusedLeakyReLUSqMLP, enable_triton_mlp
 
 
 class LeakyReLUSqOptions(Options):
@@ -33,7 +33,7 @@ def golf_build_model(model, opts, ctx):
     if ctx.device.type == "cuda" and bias_free(model):
         if enable_triton_mlp(ctx.device, ctx.recipe.model.fused_kernels).used:
             for block in model.blocks[: model.config.num_layers]:  # the blocks install_leaky_relu_sq set
-                block.mlp.fused = FusedLeakyReLUSqMLP(opts.negative_slope)
+                block.mlp.fused = FusedSquaredReLUMLP(opts.negative_slope)
     return model
 
 

@@ -1,4 +1,4 @@
-"""Triton kernel of the fused LeakyReLU² MLP (maths and reference: ``golf_leaky_relu_sq.fused_mlp``).
+"""Triton kernel of the fused squared-(leaky-)ReLU MLP (maths and reference: ``golf_core.model.fused_mlp``).
 
 Imported only when ``enable_triton_mlp`` finds Triton on a CUDA device. One tiled matmul
 ``c = a @ b.T`` (float32 accumulation, grouped tile order for L2 reuse) with an epilogue:
@@ -17,17 +17,16 @@ from __future__ import annotations
 import os
 
 import torch
-import triton
-import triton.language as tl
 from torch import Tensor
 
-from golf_leaky_relu_sq.fused_mlp import mlp_backward, mlp_backward_op, mlp_forward, mlp_op
+from golf_core.model.triton_compat import jit, tl, triton
+from golf_core.model.fused_mlp import mlp_backward, mlp_backward_op, mlp_forward, mlp_op
 
 #: tile sizes for the H100 (bf16): 128 x 128 x 64, 8 warps, 3 stages
 BLOCKS = (128, 128, 64)
 
 
-@triton.jit
+@jit
 def _matmul_act_kernel(a_ptr, b_ptr, c_ptr, aux_ptr, M, N, K, s_am, s_ak, s_bn, s_bk, s_cm, s_cn, slope,
                        FORWARD: tl.constexpr, IEEE: tl.constexpr, UPCAST: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
                        BK: tl.constexpr, GROUP_M: tl.constexpr):
@@ -114,7 +113,7 @@ _registered = False
 
 
 def register_cuda_kernels() -> None:
-    """Make the kernel the CUDA implementation of ``golf_leaky_relu_sq::mlp`` (once)."""
+    """Make the kernel the CUDA implementation of ``golf::sq_relu_mlp`` (once)."""
     global _registered
     if not _registered:
         mlp_op.register_kernel("cuda")(mlp_fwd_triton)

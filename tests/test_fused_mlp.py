@@ -1,4 +1,4 @@
-"""The fused LeakyReLU² MLP's maths against float64 autograd, its op under fullgraph AOT compile,
+"""The fused squared-(leaky-)ReLU MLP's maths against float64 autograd, its op under fullgraph AOT compile,
 the plugin's CPU behaviour (plain path), and golf's Triton kernel against the maths (GPU, or
 Triton's CPU interpreter where triton is installed)."""
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from golf_core.api import triton_unavailable
-from golf_leaky_relu_sq.fused_mlp import FusedLeakyReLUSqMLP, mlp_backward, mlp_forward, mlp_op
+from golf_core.model.fused import triton_unavailable
+from golf_core.model.fused_mlp import FusedSquaredReLUMLP, mlp_backward, mlp_forward, mlp_op
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 CUDA_REASON = triton_unavailable("cuda")
@@ -41,14 +41,14 @@ def test_mlp_maths_equals_float64_autograd(slope):
 
 
 def test_fused_module_autograd_and_fullgraph():
-    """FusedLeakyReLUSqMLP (op + registered backward) compiles as one AOT graph and gives the plain
+    """FusedSquaredReLUMLP (op + registered backward) compiles as one AOT graph and gives the plain
     module's output and gradients; torch.library.opcheck accepts the op."""
     g = torch.Generator().manual_seed(1)
     x = torch.randn(2, 5, 8, generator=g, requires_grad=True)
     w1 = torch.randn(16, 8, generator=g, requires_grad=True)
     w2 = torch.randn(8, 16, generator=g, requires_grad=True)
     torch._dynamo.reset()
-    fused = torch.compile(FusedLeakyReLUSqMLP(0.5), fullgraph=True, backend="aot_eager")
+    fused = torch.compile(FusedSquaredReLUMLP(0.5), fullgraph=True, backend="aot_eager")
     out = fused(x, w1, w2)
     out.square().sum().backward()
     grads = [t.grad.clone() for t in (x, w1, w2)]
@@ -63,7 +63,7 @@ def test_fused_module_autograd_and_fullgraph():
     torch.library.opcheck(mlp_op, (x.detach().reshape(-1, 8), w1.detach(), w2.detach(), 0.5))
 
 
-def test_plugin_leaves_cpu_models_on_the_plain_path():
+def test_leaky_relu_sq_plugin_leaves_cpu_models_on_the_plain_path():
     """On CPU the plugin installs no fused MLP (Triton kernels are CUDA-only)."""
     from golf_core.context import RunContext
     from golf_core.pipeline import build_model
@@ -80,7 +80,7 @@ def test_plugin_leaves_cpu_models_on_the_plain_path():
 @pytest.mark.skipif(CUDA_REASON is not None, reason=f"Triton kernels need a CUDA GPU with triton: {CUDA_REASON}")
 def test_triton_mlp_equals_reference_on_gpu():
     """golf's Triton MLP kernel against the plain maths: #1394's shape in bf16 and a ragged one in fp32."""
-    from golf_leaky_relu_sq import triton_mlp as K
+    from golf_core.model import triton_mlp as K
 
     res = K.compare_with_reference("cuda", m=4096, d=512, h=2048, dtype=torch.bfloat16)
     assert max(v["rel"] for v in res.values()) < 3e-2, res
@@ -90,7 +90,7 @@ def test_triton_mlp_equals_reference_on_gpu():
 
 _INTERPRET = """
 import os, torch
-from golf_leaky_relu_sq import triton_mlp as K
+from golf_core.model import triton_mlp as K
 r = K.compare_with_reference("cpu", m=40, d=48, h=80, dtype=torch.float32, blocks=(16, 32, 16))
 assert max(v["rel"] for v in r.values()) < 1e-5, r
 r = K.compare_with_reference("cpu", m=40, d=48, h=80, dtype=torch.bfloat16, blocks=(16, 32, 16))

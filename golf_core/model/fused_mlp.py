@@ -1,7 +1,8 @@
-"""The fused LeakyReLU² MLP: its maths in plain PyTorch, and the op the training forward calls.
+"""The fused squared-(leaky-)ReLU MLP: its maths in plain PyTorch, and the op the training forward calls.
 
 For ``x [M, d]``, ``w1 [h, d]`` (``mlp.fc``), ``w2 [d, h]`` (``mlp.proj``), slope ``s`` and
-``f(p) = leaky_relu(p, s)**2`` (openai/parameter-golf PR #1530/#1529's fused MLP, training only)::
+``f(p) = leaky_relu(p, s)**2`` (slope 0: the baseline's relu²; 0.5: golf-leaky-relu-sq, whose
+fused form is openai/parameter-golf PR #1530/#1529's, training only)::
 
     pre  = x @ w1.T      post = f(pre)      out = post @ w2.T
     dpre = (g @ w2) * f'(pre),   f'(p) = 2p (p > 0) else 2 s**2 p
@@ -9,9 +10,9 @@ For ``x [M, d]``, ``w1 [h, d]`` (``mlp.fc``), ``w2 [d, h]`` (``mlp.proj``), slop
 
 :func:`mlp_forward` / :func:`mlp_backward` are that maths (in the inputs' dtype, as the GPU
 runs it: bf16 products accumulated in float32): the reference golf's Triton kernel
-(``golf_leaky_relu_sq.triton_mlp``: the two matmuls whose epilogue applies ``f`` or ``f'``) must
-equal. The op ``golf_leaky_relu_sq::mlp`` runs the reference, and on CUDA the kernel once
-:func:`enable_triton_mlp` has checked it; :class:`FusedLeakyReLUSqMLP` is what the plugin puts in
+(``golf_core.model.triton_mlp``: the matmuls whose epilogue applies ``f`` or ``f'``) must
+equal. The op ``golf::sq_relu_mlp`` runs the reference, and on CUDA the kernel once
+:func:`enable_triton_mlp` has checked it; :class:`FusedSquaredReLUMLP` is what a plugin puts in
 ``block.mlp.fused`` (used by ``MLP.forward`` in training only).
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from golf_core.api import KernelCheck, fused_kernel_check
+from golf_core.model.fused import KernelCheck, fused_kernel_check
 
 #: largest max|triton - reference| / max|reference| accepted on the probe: bf16 outputs differ by
 #: a few roundings (2**-8 each) where float32 sums are ordered differently
@@ -48,7 +49,7 @@ def mlp_backward(g: Tensor, x: Tensor, w1: Tensor, w2: Tensor, pre: Tensor, post
     return dpre @ w1, dpre.t() @ x, g.t() @ post
 
 
-@torch.library.custom_op("golf_leaky_relu_sq::mlp", mutates_args=())
+@torch.library.custom_op("golf::sq_relu_mlp", mutates_args=())
 def mlp_op(x: Tensor, w1: Tensor, w2: Tensor, slope: float) -> tuple[Tensor, Tensor, Tensor]:
     """``(out, pre, post)``; the reference here, the Triton kernel on CUDA when enabled."""
     out, pre, post = mlp_forward(x, w1, w2, slope)
@@ -61,7 +62,7 @@ def _(x: Tensor, w1: Tensor, w2: Tensor, slope: float) -> tuple[Tensor, Tensor, 
     return x.new_empty((m, w2.shape[0])), x.new_empty((m, h)), x.new_empty((m, h))
 
 
-@torch.library.custom_op("golf_leaky_relu_sq::mlp_backward", mutates_args=())
+@torch.library.custom_op("golf::sq_relu_mlp_backward", mutates_args=())
 def mlp_backward_op(g: Tensor, x: Tensor, w1: Tensor, w2: Tensor, pre: Tensor, post: Tensor,
                     slope: float) -> tuple[Tensor, Tensor, Tensor]:
     """``(dx, dw1, dw2)``; the reference here, the Triton kernel on CUDA when enabled."""
@@ -89,10 +90,10 @@ def _backward(ctx, g: Tensor, g_pre: Optional[Tensor], g_post: Optional[Tensor])
 mlp_op.register_autograd(_backward, setup_context=_setup_context)
 
 
-class FusedLeakyReLUSqMLP(nn.Module):
-    """``block.mlp.fused``: ``forward(x [..., d], w1, w2) -> [..., d]`` through ``golf_leaky_relu_sq::mlp``."""
+class FusedSquaredReLUMLP(nn.Module):
+    """``block.mlp.fused``: ``forward(x [..., d], w1, w2) -> [..., d]`` through ``golf::sq_relu_mlp``."""
 
-    def __init__(self, negative_slope: float = 0.5):
+    def __init__(self, negative_slope: float = 0.0):
         super().__init__()
         self.negative_slope = float(negative_slope)
 
@@ -107,17 +108,17 @@ class FusedLeakyReLUSqMLP(nn.Module):
 
 
 def enable_triton_mlp(device, setting: str = "auto") -> KernelCheck:
-    """Register the Triton kernel as the CUDA implementation of ``golf_leaky_relu_sq::mlp`` when it
-    runs on ``device`` and equals the reference (``golf_core.api.fused_kernel_check``); return the decision."""
+    """Register the Triton kernel as the CUDA implementation of ``golf::sq_relu_mlp`` when it runs on
+    ``device`` and equals the reference (``golf_core.model.fused``); return the decision."""
 
     def probe(dev) -> float:
-        from golf_leaky_relu_sq import triton_mlp
+        from golf_core.model import triton_mlp
 
         return triton_mlp.max_rel_diff_vs_reference(dev)
 
-    check = fused_kernel_check("leaky_relu_sq_mlp", device, probe, TOLERANCE, setting)
+    check = fused_kernel_check("sq_relu_mlp", device, probe, TOLERANCE, setting)
     if check.used:
-        from golf_leaky_relu_sq import triton_mlp
+        from golf_core.model import triton_mlp
 
         triton_mlp.register_cuda_kernels()
     return check
