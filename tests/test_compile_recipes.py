@@ -14,7 +14,7 @@ import torch
 from torch._dynamo.testing import CompileCounter
 
 from golf_core.context import RunContext
-from golf_core.pipeline import build_model
+from golf_core.run.build import build_model
 from golf_core.plugins import activate, registry
 from golf_core.recipe import load_recipe
 

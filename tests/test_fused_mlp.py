@@ -66,7 +66,7 @@ def test_fused_module_autograd_and_fullgraph():
 def test_leaky_relu_sq_plugin_leaves_cpu_models_on_the_plain_path():
     """On CPU the plugin installs no fused MLP (Triton kernels are CUDA-only)."""
     from golf_core.context import RunContext
-    from golf_core.pipeline import build_model
+    from golf_core.run.build import build_model
     from golf_core.plugins import activate
     from golf_core.recipe import load_recipe_text
 

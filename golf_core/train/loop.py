@@ -19,6 +19,9 @@
    ``log_every`` steps, validation every ``val_loss_every`` steps with the clock paused, the
    all-ranks stop at the wallclock cap, a checkpoint every ``checkpoint_every`` steps;
 7. ``golf_on_train_end``.
+
+Graphs that ``torch.compile`` builds while the clock runs (a layout no warmup state covered)
+are counted in ``TrainResult.compiled_in_clock`` and logged as a warning.
 """
 from __future__ import annotations
 
