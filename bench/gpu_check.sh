@@ -70,7 +70,7 @@ fi
 step eval "$LIMIT_EVAL" "$PY" bench/gpu_eval.py --recipe recipes/pr1394.toml --attention "$ATT" --synthetic $TINY $EVAL_SIZES --out "$PARTS/eval.json"
 step kernels "$LIMIT_KERNELS" "$PY" bench/gpu_kernels.py $TINY --out "$PARTS/kernels.json"
 step gpu_tests "$LIMIT_TESTS" "$PY" -m pytest -q -p no:cacheprovider -p no:randomly -rs \
-  tests/test_fused_kernels.py plugins/golf-leaky-relu-sq/tests/test_fused_mlp.py -k "gpu or interpreter"
+  tests/test_fused_kernels.py tests/test_fused_mlp.py -k "gpu or interpreter"
 
 "$PY" - "$PARTS" "$ATT" "$TINY" "$REF" "$OUT" <<'PYEOF'
 """Merge the steps' JSON files into the one gpu_check result."""
