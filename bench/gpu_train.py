@@ -157,6 +157,7 @@ def bench_data(recipe, args: argparse.Namespace, folder: Path, train_tokens: int
     t0 = time.perf_counter()
     tok = None
     if not need_tokenizer:
+        folder.mkdir(parents=True, exist_ok=True)
         tok = folder / "no-tokenizer.model"
         tok.write_bytes(b"")
     data = write_synthetic_dataset(folder, recipe.data.vocab_size, train_tokens, val_tokens, tokenizer=tok)
@@ -282,6 +283,8 @@ def run_golf(recipe, data, *, verbose: bool = False, peak: Optional[float] = Non
     t_done = time.perf_counter()
     peak_last, mem_kind = peak_memory_mib(device)
 
+    from golf_core.model.fused import kernel_checks
+
     ev = ctx.log.events
     losses = [[int(e["step"]), float(e["train_loss"])] for e in ev if e.get("event") == "train"]
     times = {0: 0.0, **{int(e["step"]): float(e["train_time_s"]) for e in ev if e.get("event") == "train"}}
@@ -289,6 +292,8 @@ def run_golf(recipe, data, *, verbose: bool = False, peak: Optional[float] = Non
     out: dict[str, Any] = {
         "seed": t.seed, "steps": res.steps, "losses": losses, "train_seconds": res.train_seconds,
         "loop_switch_step": switch, "attention_backend": backend,
+        "compiled_graphs": res.compiled_graphs, "compiled_in_clock": res.compiled_in_clock,
+        "fused_kernels": kernel_checks(),
     }
     if timed:
         n = switch if has_loop and switch is not None else res.steps

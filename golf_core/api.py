@@ -79,6 +79,11 @@ Quantization and artifacts
     ``pack_artifact``        an ``Artifact`` container to bytes (prefer ``ctx.services.pack_artifact``)
     ``quant_report``         per-tensor bits, error and compressed bytes of a ``QuantizedModel``
     ``write_quant_report``   write that report as JSON
+    ``KernelCheck``          one decision about a fused GPU kernel (used or why not)
+    ``fused_kernel_check``   decide once per kernel and device whether golf's Triton kernel runs
+    ``triton_unavailable``   why Triton kernels cannot run on a device (None when they can)
+    ``FusedSquaredReLUMLP``  ``block.mlp.fused``: the fused (leaky) ReLU² training MLP op
+    ``enable_triton_mlp``    register its Triton kernel on CUDA after the probe; returns the decision
 """
 from .context import RunContext
 from .data.loaders import read_window, shard_tokens
@@ -86,6 +91,8 @@ from .data.shards import num_tokens as shard_num_tokens
 from .errors import ArtifactError, DataError, GolfError, PluginError, RecipeError
 from .eval.score import window_nll
 from .hookspecs import hookimpl
+from .model.fused import KernelCheck, fused_kernel_check, triton_unavailable
+from .model.fused_mlp import FusedSquaredReLUMLP, enable_triton_mlp
 from .model import CastedLinear, LayerSchedule, Rotary, Skips, is_control_name
 from .model.head import SoftcapHead, head_of
 from .options import NoOptions, Options
@@ -106,13 +113,13 @@ from .train.optim import OptimizerSet
 from .train.schedule import MomentumWarmup
 
 __all__ = [
-    "ArtifactError", "CastedLinear", "DataError", "Decoder", "GolfError", "LayerSchedule", "MomentumWarmup",
+    "ArtifactError", "CastedLinear", "FusedSquaredReLUMLP", "KernelCheck", "DataError", "Decoder", "GolfError", "LayerSchedule", "MomentumWarmup",
     "Muon", "NoOptions", "OptimizerSet", "Options", "PluginError", "QUANT_FORMAT", "QuantizedModel",
     "RecipeError", "Rotary", "RunContext", "Skips", "SoftcapHead", "Stash",
     "StashKey", "TechniqueInfo", "all_reduce", "any_rank", "barrier", "broadcast_object", "clip_range",
-    "decode_entry", "dequantize", "dtype_from_name", "dtype_name", "frozen", "get_rank", "get_world_size",
+    "decode_entry", "dequantize", "dtype_from_name", "dtype_name", "enable_triton_mlp", "frozen", "fused_kernel_check", "get_rank", "get_world_size",
     "grad_only_for", "head_of", "hookimpl", "is_control_name", "is_distributed", "max_over_ranks", "pack_artifact",
     "passthrough_entry", "quant_report", "quantize_rows_rtn", "read_window", "reduce_device",
     "sdclip_scale", "serialize_quantized", "shard_num_tokens", "shard_tokens", "token_mean_grads",
-    "trainable_parameters", "training_only", "window_nll", "write_quant_report",
+    "trainable_parameters", "training_only", "triton_unavailable", "window_nll", "write_quant_report",
 ]

@@ -54,6 +54,9 @@ class ModelSection(Section):
         "auto", description="auto: FlashAttention 3, then 2, when importable on a GPU, else torch SDPA")
     dtype: Literal["auto", "bf16", "fp32"] = Field(
         "auto", description="auto: the baseline's bf16 layout on GPU, float32 everywhere on CPU")
+    fused_kernels: Literal["auto", "off"] = Field(
+        "auto", description="auto: Triton fused kernels (softcapped CE, plugins' own) in training where Triton "
+                            "runs on the GPU and a probe equals the plain-PyTorch maths; off: always the plain path")
 
     @model_validator(mode="after")
     def _heads_divide(self) -> "ModelSection":

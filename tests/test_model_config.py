@@ -142,6 +142,7 @@ def test_describe_seams_is_json_able():
     assert d["skips"] == "GatedSkips" and d["num_skips"] == 1 and d["attention_backend"] == "sdpa"
     assert d["schedule"]["encoder"] == [0] and d["out_transform"] == ["IdentityOutput"] * 3
     assert d["rotary"] == ["Rotary(rope_dims=8)"] * 3 and d["mlp_activation"] == ["ReLUSquared"] * 3
+    assert d["mlp_fused"] == [None] * 3 and d["fused_ce"] is False
 
 
 def test_every_public_name_has_a_docstring():

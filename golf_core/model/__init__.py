@@ -17,6 +17,7 @@ seam                                 contract                                   
 ``block.attn.out_transform``         module ``(y [B,T,H,D], v [B,T,Hkv,D]) -> y``    ``IdentityOutput``
 ``block.ln_scale``                   float multiplying both normed block inputs     ``1.0``
 ``block.mlp.activation``             module ``h -> h``                              ``ReLUSquared``
+``block.mlp.fused``                  module ``(x, w1, w2) -> out``, training only   ``None`` (plain MLP)
 ``model.skips``                      module ``(i, x, skip) -> x`` with ``num_skips``  ``Skips`` (weighted add)
 ``model.schedule``                   ``LayerSchedule``; install with ``set_schedule``  ``LayerSchedule.unet(L)``
 ``model.looping_active``             switch of the schedule's looped layout         ``False``
@@ -32,6 +33,7 @@ How a plugin fills each seam (in ``golf_build_model``)::
     for b in model.blocks: b.attn.out_transform = XSA()                         # XSA: forward(y, v) -> y
     for i, b in enumerate(model.blocks): b.ln_scale = 1 / math.sqrt(i + 1)     # LN scale
     for b in model.blocks: b.mlp.activation = LeakyReLUSquared()               # activation
+    for b in model.blocks: b.mlp.fused = FusedSquaredReLUMLP(0.5)              # fused kernel (CUDA, checked)
     model.skips = GatedSkips(model.skips.num_skips, model.skips.dim)           # Skips subclass, same ctor
     model.set_schedule(LayerSchedule(range(5), range(5, 11), enc_looped, dec_looped))  # resizes skips
     model.looping_active = True                                                # on_step_end / artifact load

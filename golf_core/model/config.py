@@ -13,8 +13,8 @@ class GPTConfig:
     """Everything ``GPT`` needs to build the baseline (pg_core §4.1-4.2 defaults).
 
     ``vocab_size`` comes from ``[data] vocab_size``; every other field mirrors
-    ``golf_core.config.ModelSection``. ``attention_backend`` and ``dtype`` are read by
-    ``prepare_for_device``, not by ``GPT`` itself.
+    ``golf_core.config.ModelSection``. ``attention_backend``, ``dtype`` and ``fused_kernels`` are
+    read by ``prepare_for_device``, not by ``GPT`` itself.
     """
 
     vocab_size: int = 1024
@@ -30,6 +30,7 @@ class GPTConfig:
     tied_embed_init_std: float = 0.005
     attention_backend: str = "auto"
     dtype: str = "auto"
+    fused_kernels: str = "auto"
 
     def __post_init__(self) -> None:
         if self.vocab_size < 2 or self.num_layers < 1 or self.model_dim < 2:

@@ -6,6 +6,7 @@ and its angle tables become bf16), then every ``CastedLinear`` back to float32 (
 values therefore rounded through bf16 once), then every parameter with ``ndim < 2`` or a
 control-pattern name back to float32. ``tok_emb.weight`` stays bf16.
 fp32 layout ("fp32", or "auto" off CUDA): everything float32.
+It also decides the fused softcapped CE (``model.fused_ce``, see ``golf_core.model.fused``).
 """
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ def prepare_for_device(model: nn.Module, device: Union[str, torch.device], dtype
 
     :param dtype: ``"auto"``, ``"bf16"`` or ``"fp32"``; default ``model.config.dtype``.
     :param attention_backend: default ``model.config.attention_backend``.
-    :return: the same model, with ``model.compute_dtype`` and ``model.attention_backend`` set.
+    :return: the same model, with ``model.compute_dtype``, ``model.attention_backend`` and
+        ``model.fused_ce`` (Triton CE on CUDA under ``[model] fused_kernels = "auto"``) set.
     :raises RecipeError: a forced attention backend that cannot run here.
     """
     device = torch.device(device)
@@ -71,4 +73,10 @@ def prepare_for_device(model: nn.Module, device: Union[str, torch.device], dtype
         model.float()
     model.compute_dtype = target
     model.set_attention_backend(backend)
+    if hasattr(model, "fused_ce"):
+        model.fused_ce = False
+        if device.type == "cuda":  # imported only here, so CPU runs do not ship the kernels' code
+            from golf_core.model.softcap_ce import enable_triton_softcap_ce
+
+            model.fused_ce = enable_triton_softcap_ce(device, getattr(cfg, "fused_kernels", "auto")).used
     return model

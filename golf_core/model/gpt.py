@@ -10,6 +10,10 @@
     h = final_norm(x)                                   # forward_hidden
     logits = softcap * tanh((h @ tok_emb.weight.T) / softcap)   # compute_logits (tied)
     loss = cross_entropy(logits.float(), targets)       # forward
+
+In training with ``model.fused_ce`` set (``prepare_for_device``: Triton on CUDA, probe equal to
+the reference) the loss is the fused ``golf::softcap_ce`` op on the raw logits instead
+(``golf_core.model.softcap_ce``: the same CE up to float32 rounding).
 """
 from __future__ import annotations
 
@@ -54,6 +58,7 @@ class GPT(nn.Module):
         self.lm_head = None if config.tie_embeddings else CastedLinear(d, config.vocab_size, zero_init=True)
         self.attention_backend = "sdpa"  # resolved by prepare_for_device
         self.compute_dtype = torch.float32  # set by prepare_for_device
+        self.fused_ce = False  # set by prepare_for_device
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -111,15 +116,17 @@ class GPT(nn.Module):
             x = self.blocks[i](x, x0)
         return self.final_norm(x)
 
-    def compute_logits(self, hidden: Tensor) -> Tensor:
-        """Soft-capped logits ``cap * tanh(z / cap)`` with ``z = hidden @ tok_emb.weight.T`` (tied)
-        or ``lm_head(hidden)``; shape ``[..., vocab_size]``."""
+    def raw_logits(self, hidden: Tensor) -> Tensor:
+        """Logits before the softcap: ``hidden @ tok_emb.weight.T`` (tied) or ``lm_head(hidden)``."""
         if self.lm_head is None:
-            z = F.linear(hidden, self.tok_emb.weight)
-        else:
-            z = self.lm_head(hidden)
+            return F.linear(hidden, self.tok_emb.weight)
+        return self.lm_head(hidden)
+
+    def compute_logits(self, hidden: Tensor) -> Tensor:
+        """Soft-capped logits ``cap * tanh(z / cap)`` with ``z = raw_logits(hidden)``; shape
+        ``[..., vocab_size]``."""
         cap = self.config.logit_softcap
-        return cap * torch.tanh(z / cap)
+        return cap * torch.tanh(self.raw_logits(hidden) / cap)
 
     def forward_logits(self, input_ids: Tensor) -> Tensor:
         """``compute_logits(forward_hidden(input_ids))``: ``[B, T, vocab_size]``."""
@@ -127,6 +134,12 @@ class GPT(nn.Module):
 
     def forward(self, input_ids: Tensor, target_ids: Tensor) -> Tensor:
         """Mean cross-entropy of ``target_ids`` under the logits, computed in float32."""
+        if self.fused_ce and self.training:
+            from golf_core.model.softcap_ce import softcapped_cross_entropy  # imported by prepare_for_device
+
+            z = self.raw_logits(self.forward_hidden(input_ids))
+            return softcapped_cross_entropy(z.reshape(-1, z.size(-1)), target_ids.reshape(-1),
+                                            self.config.logit_softcap, fused=True)
         logits = self.forward_logits(input_ids)
         return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), target_ids.reshape(-1), reduction="mean")
 

@@ -1,5 +1,12 @@
-"""The feed-forward block: ``proj(activation(fc(x)))`` with the ``activation`` seam (pg_core §4.2)."""
+"""The feed-forward block: ``proj(activation(fc(x)))`` with the ``activation`` seam (pg_core §4.2).
+
+A plugin may also set ``mlp.fused``: a module ``(x, w1, w2) -> out`` computing the same MLP in
+one fused kernel (weights already in ``x``'s dtype); ``forward`` uses it in training only, so
+evaluation and calibration (forward hooks on ``fc``/``proj``) keep the plain path.
+"""
 from __future__ import annotations
+
+from typing import Optional
 
 import torch
 from torch import Tensor, nn
@@ -27,7 +34,10 @@ class MLP(nn.Module):
         self.fc = CastedLinear(dim, hidden)
         self.proj = CastedLinear(hidden, dim, zero_init=True)
         self.activation: nn.Module = ReLUSquared()
+        self.fused: Optional[nn.Module] = None
 
     def forward(self, x: Tensor) -> Tensor:
-        """Apply the MLP to ``x [..., dim]``."""
+        """Apply the MLP to ``x [..., dim]`` (through ``fused`` when set and training)."""
+        if self.fused is not None and self.training:
+            return self.fused(x, self.fc.weight.to(x.dtype), self.proj.weight.to(x.dtype))
         return self.proj(self.activation(self.fc(x)))

@@ -32,5 +32,7 @@ def describe_seams(model: nn.Module) -> dict:
         "out_transform": [type(b.attn.out_transform).__name__ for b in blocks],
         "ln_scale": [float(b.ln_scale) for b in blocks],
         "mlp_activation": [type(b.mlp.activation).__name__ for b in blocks],
+        "mlp_fused": [type(b.mlp.fused).__name__ if getattr(b.mlp, "fused", None) is not None else None for b in blocks],
+        "fused_ce": bool(getattr(model, "fused_ce", False)),
     }
 

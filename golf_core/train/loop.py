@@ -19,6 +19,9 @@
    ``log_every`` steps, validation every ``val_loss_every`` steps with the clock paused, the
    all-ranks stop at the wallclock cap, a checkpoint every ``checkpoint_every`` steps;
 7. ``golf_on_train_end``.
+
+Graphs that ``torch.compile`` builds while the clock runs (a layout no warmup state covered)
+are counted in ``TrainResult.compiled_in_clock`` and logged as a warning.
 """
 from __future__ import annotations
 
@@ -67,7 +70,9 @@ class TrainResult:
     (``{"step", "train_seconds", **metrics}``); tokens: training tokens of the timed steps
     (all ranks); warmup_seconds: untimed compile-warmup seconds; grad_accum_steps;
     resumed_from / resumed_step: the checkpoint a resume started from; checkpoints: folders
-    written; peak_memory_mib: CUDA peak allocated memory (None on CPU).
+    written; peak_memory_mib: CUDA peak allocated memory (None on CPU); compiled_graphs:
+    graphs torch.compile built before the clock started (the compile warmup's, one per layout);
+    compiled_in_clock: graphs it built while the clock ran (0 when every layout was warmed).
     """
 
     steps: int
@@ -83,6 +88,15 @@ class TrainResult:
     resumed_step: int = 0
     checkpoints: list[str] = field(default_factory=list)
     peak_memory_mib: Optional[float] = None
+    compiled_graphs: int = 0
+    compiled_in_clock: int = 0
+
+
+def compiled_graph_count() -> int:
+    """Graphs ``torch.compile`` has built in this process so far (every backend, recompiles included)."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,6 +325,7 @@ class _Training:
         self.momentum = MomentumWarmup.from_section(self.t)
         self.clock = TrainClock(self.schedule.cap_s, sync=_sync(self.device))
         model.train()
+        self.graphs_at_entry = self.graphs_at_start = compiled_graph_count()
         fwd: nn.Module = torch.compile(model, dynamic=False, fullgraph=True) if self.use_compile else model
         if world > 1:
             configure_dynamo_for_ddp(self.use_compile)
@@ -367,6 +382,7 @@ class _Training:
         if isinstance(self.fwd, torch.nn.parallel.DistributedDataParallel):
             self.fwd.require_backward_grad_sync = True
         self.result.warmup_seconds = time.perf_counter() - warm_t0
+        self.graphs_at_start = compiled_graph_count()
 
     def resume(self, resume_from: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         """Model, optimizers, loader, clock and loop state from a checkpoint.
@@ -501,11 +517,17 @@ class _Training:
         result.train_seconds = clock.elapsed_s
         result.tokens = self.tokens
         result.stopped_by = "wallclock" if (self.stop_after is not None and step < iters) else "iterations"
+        result.compiled_graphs = self.graphs_at_start - self.graphs_at_entry
+        result.compiled_in_clock = compiled_graph_count() - self.graphs_at_start
+        if self.use_compile and result.compiled_in_clock:
+            self.ctx.log.info(f"WARNING: torch.compile built {result.compiled_in_clock} graph(s) while the training "
+                              "clock ran (a layout or guard the compile warmup did not cover; its compile time was timed)")
         if result.stopped_by == "wallclock":
             self.ctx.log.info(f"stopping_early: wallclock_cap train_time:{clock.elapsed_s * 1000:.0f}ms step:{step}/{iters}")
         if self.device.type == "cuda":
             result.peak_memory_mib = torch.cuda.max_memory_allocated(self.device) / 2**20
             self.ctx.log.info(f"peak memory allocated: {result.peak_memory_mib:.0f} MiB")
         self.ctx.log.metric(event="train_end", steps=step, train_seconds=result.train_seconds,
-                            stopped_by=result.stopped_by, tokens=self.tokens, warmup_seconds=result.warmup_seconds)
+                            stopped_by=result.stopped_by, tokens=self.tokens, warmup_seconds=result.warmup_seconds,
+                            compiled_graphs=result.compiled_graphs, compiled_in_clock=result.compiled_in_clock)
         return result

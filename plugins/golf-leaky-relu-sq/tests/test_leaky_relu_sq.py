@@ -1,4 +1,6 @@
 """leaky-relu-sq: leaky_relu(x, slope)**2 against an elementwise float64 reference."""
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -22,7 +24,8 @@ def test_negative_inputs_quarter_square():
 
 def test_installed_in_every_mlp():
     model = GPT(GPTConfig(vocab_size=64, num_layers=3, model_dim=32, num_heads=4, num_kv_heads=2))
-    plugin.golf_build_model(model, plugin.LeakyReLUSqOptions())
+    cpu_ctx = SimpleNamespace(device=torch.device("cpu"))
+    plugin.golf_build_model(model, plugin.LeakyReLUSqOptions(), cpu_ctx)
     for b in model.blocks:
         assert isinstance(b.mlp.activation, LeakyReLUSquared) and b.mlp.activation.negative_slope == 0.5
     assert install_leaky_relu_sq(model, 0.25) == 3
