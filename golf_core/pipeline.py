@@ -19,7 +19,8 @@ from . import __version__, rundir
 from .context import RunContext, resolve_device
 from .errors import ArtifactError, GolfError
 from .plugins import ActivePlugins, PluginRegistry, activate, registry
-from .recipe import Recipe, validate_recipe_data
+from .recipe import Recipe
+from .data.preflight import data_record as _data_record
 from .train.rng import seed_everything
 
 #: Legality tracks from least to most severe; a run takes the most severe of its plugins.
@@ -97,6 +98,7 @@ def manifest(ctx: RunContext, model: Optional[nn.Module] = None) -> dict[str, An
         "source": ctx.recipe.source_path,
         "tiny": ctx.recipe.tiny,
         "git": _git_state(),
+        "data": _data_record(ctx.data),
     }
 
 
@@ -174,9 +176,10 @@ _default_compress = default_compress
 
 
 def _default_decompress(codec: str, data: bytes, ctx: RunContext):
+    from .quant.bounded import max_decoded_bytes
     from .quant.compress import decompress_bytes
 
-    return decompress_bytes(codec, data)
+    return decompress_bytes(codec, data, max_bytes=max_decoded_bytes(count_params(ctx.recipe, ctx.plugins)))
 
 
 #: Hooks through which a plugin changes what an artifact decodes to or how it is scored.
@@ -328,7 +331,7 @@ def run_recipe(recipe: Recipe, out_dir: Path | str, *, resume: Optional[Path] = 
     t_start = time.time()
     try:
         if ctx.is_main:
-            (out / rundir.RESOLVED).write_text(recipe.to_toml())
+            rundir.write_text_atomic(out / rundir.RESOLVED, recipe.to_toml())
         seed_everything(recipe.train.seed)
         ctx.log.info(f"golf:{__version__} recipe:{recipe.source_path} plugins:{','.join(recipe.plugins) or '-'}")
         with ctx.in_phase("data"):
@@ -420,14 +423,7 @@ def _barrier(ctx: RunContext) -> None:
         torch.distributed.barrier()
 
 
-def load_run_recipe(run_dir: Path) -> Recipe:
-    """The resolved recipe of a run directory (``golf run --resume``)."""
-    from . import tomlio
-
-    p = Path(run_dir) / rundir.RESOLVED
-    if not p.is_file():
-        raise GolfError(f"{run_dir}: no {rundir.RESOLVED}; is it a golf run directory?")
-    return validate_recipe_data(tomlio.load_file(p), str(p))
+load_run_recipe = rundir.load_run_recipe
 
 
 __all__ = [
