@@ -21,6 +21,7 @@ from .errors import ArtifactError, GolfError
 from .plugins import ActivePlugins, PluginRegistry, activate, registry
 from .recipe import Recipe
 from .data.preflight import data_record as _data_record
+from .model.seam_owners import build_with_seam_owners
 from .train.rng import seed_everything
 
 #: Legality tracks from least to most severe; a run takes the most severe of its plugins.
@@ -35,7 +36,7 @@ def build_model(recipe: Recipe, plugins: ActivePlugins, ctx: RunContext) -> nn.M
     with ctx.in_phase("build"):
         cfg = GPTConfig.from_section(recipe.model, recipe.data.vocab_size)
         model = GPT(cfg)
-        model = plugins.transform("golf_build_model", "model", model, ctx=ctx)
+        model = build_with_seam_owners(plugins, model, ctx)
         prepare_for_device(model, ctx.device, dtype=recipe.model.dtype)
         if ctx.device.type == "cuda" and ctx.dtype == torch.bfloat16 and getattr(model, "attention_backend", "") == "sdpa":
             from .model import use_baseline_sdpa_kernels
@@ -58,7 +59,7 @@ def _build_bare(recipe: Recipe, plugins: ActivePlugins, ctx: RunContext) -> nn.M
     from .model import GPT, GPTConfig
 
     cfg = GPTConfig.from_section(recipe.model, recipe.data.vocab_size)
-    return plugins.transform("golf_build_model", "model", GPT(cfg), ctx=ctx)
+    return build_with_seam_owners(plugins, GPT(cfg), ctx)
 
 
 def _git_state() -> dict[str, Any]:
@@ -176,10 +177,10 @@ _default_compress = default_compress
 
 
 def _default_decompress(codec: str, data: bytes, ctx: RunContext):
-    from .quant.bounded import max_decoded_bytes
+    from .quant.bounded import declared_limit
     from .quant.compress import decompress_bytes
 
-    return decompress_bytes(codec, data, max_bytes=max_decoded_bytes(count_params(ctx.recipe, ctx.plugins)))
+    return decompress_bytes(codec, data, max_bytes=declared_limit(ctx.recipe))
 
 
 #: Hooks through which a plugin changes what an artifact decodes to or how it is scored.

@@ -4,7 +4,9 @@ lzma or brotli can expand to gigabytes (a "decompression bomb").
 Each codec is driven through its streaming decoder with an output limit (zlib's ``max_length``,
 lzma's ``max_length``, brotli's ``output_buffer_limit``), so at most ``max_bytes + 1`` bytes are
 ever produced. The ceiling for a model comes from its declared size (:func:`max_decoded_bytes`):
-no honest serialization needs more than 8 bytes per parameter (an fp32 value plus an fp32 scale).
+no honest serialization needs more than 8 bytes per parameter (an fp32 value plus an fp32 scale);
+the declared size is the baseline GPT of the recorded ``[model]`` table, counted twice to leave
+room for what plugins add (:func:`declared_limit`; counted without calling any plugin hook).
 """
 from __future__ import annotations
 
@@ -24,6 +26,17 @@ SLACK_BYTES = 16 << 20
 def max_decoded_bytes(num_params: int) -> int:
     """The largest decompressed payload accepted for a model of ``num_params`` parameters."""
     return BYTES_PER_PARAM * int(num_params) + SLACK_BYTES
+
+
+def declared_limit(recipe) -> int:
+    """The decompression ceiling for an artifact of ``recipe``: twice its baseline parameters."""
+    import torch
+
+    from ..model import GPT, GPTConfig, count_parameters
+
+    with torch.device("meta"):
+        n = count_parameters(GPT(GPTConfig.from_section(recipe.model, recipe.data.vocab_size)))
+    return max_decoded_bytes(2 * n)
 
 
 def _too_big(name: str, max_bytes: int) -> ArtifactError:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import shutil
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -253,12 +252,13 @@ def _load_file(path: Path) -> Any:
         return from_plain(torch.load(path, map_location="cpu", weights_only=True))
     except FileNotFoundError:
         raise GolfError(f"checkpoint file {str(path)!r} is missing") from None
-    except pickle.UnpicklingError:
-        # torch's own text advises weights_only=False, i.e. running the file's code: never say that
-        raise GolfError(f"checkpoint file {str(path)!r} holds objects other than tensors and plain values; "
-                        f"golf refuses to load it") from None
     except Exception as e:  # noqa: BLE001 - a corrupt file is bad input, said in one line
-        reason = str(e).splitlines()[0] if str(e).strip() else ""
+        text = str(e)
+        if "weights_only" in text or "Weights only" in text:
+            # torch's own text advises weights_only=False, i.e. running the file's code: never say that
+            raise GolfError(f"checkpoint file {str(path)!r} is unreadable: it holds objects other than tensors "
+                            f"and plain values, which golf refuses to load") from None
+        reason = text.splitlines()[0] if text.strip() else ""
         raise GolfError(f"checkpoint file {str(path)!r} is unreadable: {type(e).__name__}: {reason}") from None
 
 
