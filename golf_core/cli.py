@@ -22,6 +22,7 @@ EPILOG = """examples:
   golf run recipes/pr1394.toml --set options.qk-gain.init=5.25 --out runs/qk525
   golf validate recipes/pr1394.toml               resolve, validate, print plugin order and params
   golf plugins --json                             installed plugins, hooks, options, legality
+commands that plugins add are run as `golf <command>`; `golf plugins` lists the installed plugins
 """
 
 
@@ -202,8 +203,23 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``golf`` argument parser with every sub-command (core, command modules, plugins)."""
+#: Commands of the core: running one of them never imports the plugins' modules (nor torch).
+CORE_COMMANDS = ("run", "validate", "plugins", "recipes", "config", *COMMAND_MODULES)
+
+
+def needs_plugin_commands(argv: Sequence[str]) -> bool:
+    """False when ``argv`` names a core command or only asks for help/version: the plugins'
+    ``golf_register_commands`` (and the torch import their modules do) are then skipped, so
+    ``golf --help`` or ``golf recipes`` answer at once."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first is None:
+        return False
+    return first not in CORE_COMMANDS
+
+
+def build_parser(plugin_commands: bool = True) -> argparse.ArgumentParser:
+    """The ``golf`` argument parser with every sub-command (core, command modules and, with
+    ``plugin_commands``, those the installed plugins register)."""
     parser = argparse.ArgumentParser(prog="golf", description="Parameter Golf research, one plugin per technique.",
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"golf {__version__}")
@@ -252,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         mod.register(sub)
 
+    if not plugin_commands:
+        return parser
     from .plugins import iter_installed_modules
 
     for mod in iter_installed_modules():
@@ -265,14 +283,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``golf`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        parser = build_parser()
+        parser = build_parser(plugin_commands=needs_plugin_commands(argv))
         args = parser.parse_args(argv)
         args.argv = argv
         func: Any = getattr(args, "func", None)
         if func is None:
             parser.print_help()
             return 2
-        return int(func(args) or 0)
+        rc = int(func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit
+        return rc
     except GolfError as e:
         if not report_worker_error(str(e)):  # under golf's launcher: the launcher prints it once
             print(f"golf: error: {e}", file=sys.stderr)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -76,9 +77,14 @@ def check_training(paths: DataPaths, vocab_size: int, seq_len: int) -> int:
     return total
 
 
+def _say(msg: str) -> None:
+    print(f"data: {msg}", file=sys.stderr, flush=True)
+
+
 def preflight_run(recipe: Any) -> DataPaths:
-    """Resolve and check everything a ``golf run`` of ``recipe`` will read (module docstring)."""
-    paths = resolve_data(recipe.data, build_missing=True)
+    """Resolve and check everything a ``golf run`` of ``recipe`` will read (module docstring);
+    a missing demo dataset is built first, saying what it does."""
+    paths = resolve_data(recipe.data, build_missing=True, log=_say)
     vocab = recipe.data.vocab_size
     check_tokenizer(paths, vocab)
     check_training(paths, vocab, recipe.train.train_seq_len)
@@ -88,7 +94,7 @@ def preflight_run(recipe: Any) -> DataPaths:
 
 def preflight_eval(recipe: Any) -> DataPaths:
     """Resolve and check what ``golf eval`` reads: the tokenizer and the validation shards."""
-    paths = resolve_data(recipe.data, build_missing=True)
+    paths = resolve_data(recipe.data, build_missing=True, log=_say)
     check_tokenizer(paths, recipe.data.vocab_size)
     check_validation(paths, recipe.data.vocab_size, recipe.eval.seq_len, recipe.eval.max_tokens)
     return paths
