@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -45,6 +46,14 @@ def _training_texts(texts: Iterable[str]) -> Iterable[str]:
             yield text
 
 
+def _stderr_has_fd() -> bool:
+    try:
+        sys.stderr.fileno()
+        return True
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        return False
+
+
 def train_tokenizer(texts: Iterable[str], vocab_size: int, model_prefix, *, quiet: bool = True,
                     **overrides: Any) -> Path:
     """Train a SentencePiece BPE on ``texts`` with the challenge's settings; return the ``.model`` path.
@@ -68,7 +77,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, model_prefix, *, quie
     # the build ran. Training itself is deterministic, so a rebuild gives the same .model bytes.
     proto = io.BytesIO()
     try:
-        if quiet:
+        if quiet and _stderr_has_fd():  # sentencepiece's logstream redirects file descriptor 2
             with open(os.devnull, "w") as devnull:
                 spm.SentencePieceTrainer.train(logstream=devnull, model_writer=proto, **kwargs)
         else:
