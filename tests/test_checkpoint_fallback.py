@@ -50,4 +50,4 @@ def test_no_weights_only_advice(tmp_path):
         resolve_resume(tmp_path / "run")
     msg = str(e.value)
     assert "holds objects other than tensors and plain values, which golf refuses to load" in msg
-    assert "weights_only" not in msg and "\n" not in msg
+    assert "weights_only=False" not in msg and "\n" not in msg
