@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def readme_figure(label: str) -> float:
-    m = re.search(rf"{label}[^\n]*?val_bpb (\d\.\d+)", (REPO / "README.md").read_text())
+    m = re.search(rf"{label}[^.]*?val_bpb (\d\.\d+)", (REPO / "README.md").read_text())
     assert m, f"README.md states no {label} val_bpb"
     return float(m.group(1))
 
