@@ -20,7 +20,6 @@ from .context import RunContext, resolve_device
 from .errors import ArtifactError, GolfError
 from .plugins import ActivePlugins, PluginRegistry, activate, registry
 from .recipe import Recipe
-from .data.preflight import data_record as _data_record
 from .model.seam_owners import build_with_seam_owners
 from .train.rng import seed_everything
 
@@ -76,6 +75,8 @@ def _git_state() -> dict[str, Any]:
 
 def manifest(ctx: RunContext, model: Optional[nn.Module] = None) -> dict[str, Any]:
     """What ``manifest.json`` records: versions, device, world size, seed, git state."""
+    from .data.preflight import data_record
+
     ap = ctx.plugins
     dev: dict[str, Any] = {"type": ctx.device.type}
     if ctx.device.type == "cuda":
@@ -99,7 +100,7 @@ def manifest(ctx: RunContext, model: Optional[nn.Module] = None) -> dict[str, An
         "source": ctx.recipe.source_path,
         "tiny": ctx.recipe.tiny,
         "git": _git_state(),
-        "data": _data_record(ctx.data),
+        "data": data_record(ctx.data),
     }
 
 

@@ -118,7 +118,14 @@ def _read_with_extends(path: Path, chain: list[Path]) -> dict[str, Any]:
     # [meta] describes a recipe, not its parent: a child never inherits the parent's source,
     # reported score or legality verdict.
     base.pop("meta", None)
-    return deep_merge(base, data)
+    merged = deep_merge(base, data)
+    # a child that drops a parent's plugin drops its inherited [options] table with it; a table
+    # the child writes itself must name one of its plugins (_check_options_tables)
+    plugins = merged.get("plugins", [])
+    own = data.get("options", {}) if isinstance(data.get("options"), dict) else {}
+    if isinstance(merged.get("options"), dict) and isinstance(plugins, list):
+        merged["options"] = {k: v for k, v in merged["options"].items() if k in plugins or k in own}
+    return merged
 
 
 def apply_override(data: dict[str, Any], assignment: str, origin: str = "--set") -> None:
