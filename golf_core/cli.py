@@ -6,12 +6,12 @@ import importlib
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from . import __version__
 from .errors import GolfError
+from .launch import add_launch_args, report_worker_error
 
 #: Sub-command modules of ``golf_core.commands`` (each has ``register(subparsers)``).
 COMMAND_MODULES = ("data", "ablate", "check", "export", "eval")
@@ -22,6 +22,7 @@ EPILOG = """examples:
   golf run recipes/pr1394.toml --set options.qk-gain.init=5.25 --out runs/qk525
   golf validate recipes/pr1394.toml               resolve, validate, print plugin order and params
   golf plugins --json                             installed plugins, hooks, options, legality
+commands that plugins add are run as `golf <command>`; `golf plugins` lists the installed plugins
 """
 
 
@@ -42,26 +43,73 @@ def _load(args: argparse.Namespace):
 # ---------------------------------------------------------------------------------------------
 
 
+def _checkpoint_every(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (no checkpoints) or a positive number of steps, not {text!r}")
+    return n
+
+
+def _rank0_decides(decide: Any) -> Any:
+    """``decide()`` on rank 0 only, its answer (or its GolfError) on every rank: under torchrun the
+    run directory is the one rank 0 chose, from rank 0's clock."""
+    from .train import distributed as D
+
+    answer: tuple[Any, Optional[str]] = (None, None)
+    if D.get_rank() == 0:
+        try:
+            answer = (decide(), None)
+        except GolfError as e:
+            answer = (None, str(e))
+    answer = D.broadcast_object(answer)
+    if answer[1] is not None:
+        raise GolfError(answer[1])
+    return answer[0]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """golf run: train, quantize, score and audit a recipe."""
-    if args.nproc and args.nproc > 1 and "LOCAL_RANK" not in os.environ:
-        return _launch_torchrun(args.nproc)
-    from .run import load_run_recipe, run_recipe
+    """golf run: train, quantize, score and audit a recipe.
+
+    Order: the recipe, its plugins and options, and every data file the run will read are checked
+    first; only then is the run directory claimed (an existing run is refused unless ``--force``
+    replaces it or ``--resume`` continues it) and written.
+    """
+    from .launch import launch, wants_launch
+
+    if wants_launch(args):
+        return launch(args, args.argv)
+    from .data.preflight import preflight_run
+    from .run import run_recipe
+    from .rundir import load_run_recipe
+    from .plugins import activate
 
     resume_ckpt: Optional[Path] = None
     if args.resume:
-        from .train.checkpoint import find_checkpoint
+        if args.recipe or args.out or args.force:
+            raise GolfError("--resume continues the run recorded in its folder: give no RECIPE, --out or --force")
+        from .train.checkpoint import resolve_resume
 
-        out = Path(args.resume)
+        out, resume_ckpt = resolve_resume(args.resume, log=lambda m: print(f"golf: {m}", file=sys.stderr))
         recipe = load_run_recipe(out)
-        resume_ckpt = find_checkpoint(out)
+        if args.overrides:
+            raise GolfError("--resume repeats the recorded recipe: --set is not accepted")
     else:
         if not args.recipe:
             raise GolfError("golf run needs a RECIPE (or --resume DIR)")
         recipe = _load(args)
-        out = Path(args.out) if args.out else Path("runs") / f"{Path(args.recipe).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+        out = None
     if args.checkpoint_every is not None:
         recipe.train.checkpoint_every = args.checkpoint_every
+    activate(recipe)  # plugin names and options: a recipe error leaves nothing behind
+    preflight_run(recipe)  # every shard, the tokenizer and the byte tables, before any compute
+    from .train.distributed import init_distributed
+
+    init_distributed(recipe.train.device)  # under torchrun: the group that agrees on the run dir
+    if out is None:
+        out = _rank0_decides(lambda: _claim(args))
     result = run_recipe(recipe, out, resume=resume_ckpt, echo=not args.quiet)
     from .train.distributed import destroy_distributed
 
@@ -72,26 +120,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _launch_torchrun(nproc: int) -> int:
-    argv = list(sys.argv[1:])
-    cleaned: list[str] = []
-    skip = False
-    for a in argv:
-        if skip:
-            skip = False
-            continue
-        if a == "--nproc":
-            skip = True
-            continue
-        if a.startswith("--nproc="):
-            continue
-        cleaned.append(a)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           "-m", "golf_core.cli", *cleaned]
-    print("launching: " + " ".join(cmd), file=sys.stderr)
-    import subprocess
+def _claim(args: argparse.Namespace) -> Path:
+    from .rundir import claim_run_dir, default_run_dir
 
-    return subprocess.call(cmd)
+    out = Path(args.out) if args.out else default_run_dir(args.recipe)
+    claim_run_dir(out, force=args.force)
+    return out
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -174,8 +208,23 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``golf`` argument parser with every sub-command (core, command modules, plugins)."""
+#: Commands of the core: running one of them never imports the plugins' modules (nor torch).
+CORE_COMMANDS = ("run", "validate", "plugins", "recipes", "config", *COMMAND_MODULES)
+
+
+def needs_plugin_commands(argv: Sequence[str]) -> bool:
+    """False when ``argv`` names a core command or only asks for help/version: the plugins'
+    ``golf_register_commands`` (and the torch import their modules do) are then skipped, so
+    ``golf --help`` or ``golf recipes`` answer at once."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first is None:
+        return False
+    return first not in CORE_COMMANDS
+
+
+def build_parser(plugin_commands: bool = True) -> argparse.ArgumentParser:
+    """The ``golf`` argument parser with every sub-command (core, command modules and, with
+    ``plugin_commands``, those the installed plugins register)."""
     parser = argparse.ArgumentParser(prog="golf", description="Parameter Golf research, one plugin per technique.",
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"golf {__version__}")
@@ -186,10 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value, TOML-typed (repeatable)")
     p.add_argument("--tiny", action="store_true", help="shrink sizes to run on a CPU in minutes")
-    p.add_argument("--out", help="run directory (default runs/<recipe>-<time>)")
-    p.add_argument("--resume", metavar="DIR", help="continue a crashed run from its last checkpoint")
-    p.add_argument("--checkpoint-every", type=int, default=None, metavar="N", help="save a checkpoint every N steps")
-    p.add_argument("--nproc", type=int, default=0, metavar="N", help="launch N processes through torchrun")
+    p.add_argument("--out", help="run directory, new or empty (default runs/<recipe>-<time>)")
+    p.add_argument("--force", action="store_true", help="replace the run already in --out")
+    p.add_argument("--resume", metavar="PATH",
+                   help="continue a run: its folder (newest checkpoint that loads) or one checkpoint folder")
+    p.add_argument("--checkpoint-every", type=_checkpoint_every, default=None, metavar="N",
+                   help="save a checkpoint every N steps (0: none)")
+    add_launch_args(p)
     p.add_argument("--quiet", action="store_true", help="no log lines on the terminal")
     p.set_defaults(func=cmd_run)
 
@@ -221,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         mod.register(sub)
 
+    if not plugin_commands:
+        return parser
     from .plugins import registration_manager
 
     registration_manager().hook.golf_register_commands(subparsers=sub)
@@ -229,20 +283,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``golf`` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    func: Any = getattr(args, "func", None)
-    if func is None:
-        parser.print_help()
-        return 2
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return int(func(args) or 0)
+        parser = build_parser(plugin_commands=needs_plugin_commands(argv))
+        args = parser.parse_args(argv)
+        args.argv = argv
+        func: Any = getattr(args, "func", None)
+        if func is None:
+            parser.print_help()
+            return 2
+        rc = int(func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit
+        return rc
     except GolfError as e:
-        print(f"golf: error: {e}", file=sys.stderr)
+        if not report_worker_error(str(e)):  # under golf's launcher: the launcher prints it once
+            print(f"golf: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("golf: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return quiet_broken_pipe()
+
+
+def quiet_broken_pipe() -> int:
+    """``golf ... | head``: the reader left; exit quietly (Python would print a traceback while
+    flushing stdout at exit, so stdout is pointed at /dev/null first)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 141  # 128 + SIGPIPE, what a shell tool killed by the pipe reports
 
 
 if __name__ == "__main__":

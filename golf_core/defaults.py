@@ -59,11 +59,13 @@ def golf_compress(data: bytes, ctx: Any) -> Any:
 
 
 @hookimpl
-def golf_decompress(codec: str, data: bytes) -> Any:
-    """Invert :func:`golf_compress` for any codec name it writes."""
+def golf_decompress(codec: str, data: bytes, ctx: Any) -> Any:
+    """Invert :func:`golf_compress` for any codec name it writes, never decoding more than the
+    recipe's declared model can need (a decompression bomb fails in one line)."""
+    from .quant.bounded import declared_limit
     from .quant.compress import decompress_bytes
 
-    return decompress_bytes(codec, data)
+    return decompress_bytes(codec, data, max_bytes=declared_limit(ctx.recipe))
 
 
 @hookimpl

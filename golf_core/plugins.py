@@ -294,14 +294,18 @@ class ActivePlugins:
             print(f"[golf trace] {hook}: {', '.join(names) if names else '(core default)'}{note}", file=sys.stderr)
 
     # -- calling ----------------------------------------------------------------------------
-    def transform(self, hook: str, value_arg: str, value: Any, **kwargs: Any) -> Any:
-        """Run a transform hook in recipe order, threading ``value`` through ``value_arg``."""
+    def transform(self, hook: str, value_arg: str, value: Any, *, after: Optional[Callable[[str, Any], None]] = None,
+                  **kwargs: Any) -> Any:
+        """Run a transform hook in recipe order, threading ``value`` through ``value_arg``;
+        ``after(name, value)`` (if given) sees the value each provider leaves."""
         names = self.providers(hook)
         self._trace(hook, names)
         for name in names:
             out = self._impl(hook, name)(**{value_arg: value, **kwargs, "opts": self.options[name]})
             if out is not None:
                 value = out
+            if after is not None:
+                after(name, value)
         return value
 
     def observe(self, hook: str, **kwargs: Any) -> None:

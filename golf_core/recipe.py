@@ -110,11 +110,22 @@ def _read_with_extends(path: Path, chain: list[Path]) -> dict[str, Any]:
         return data
     if not isinstance(parent, str):
         raise RecipeError(f"{path.name}: extends must be a string, got {type(parent).__name__}")
-    base = _read_with_extends(find_recipe(parent, path.parent), chain + [path])
+    try:
+        target = find_recipe(parent, path.parent)
+    except RecipeError as e:
+        raise RecipeError(f"{path}: extends {parent!r}, which is not found ({e})") from None
+    base = _read_with_extends(target, chain + [path])
     # [meta] describes a recipe, not its parent: a child never inherits the parent's source,
     # reported score or legality verdict.
     base.pop("meta", None)
-    return deep_merge(base, data)
+    merged = deep_merge(base, data)
+    # a child that drops a parent's plugin drops its inherited [options] table with it; a table
+    # the child writes itself must name one of its plugins (_check_options_tables)
+    plugins = merged.get("plugins", [])
+    own = data.get("options", {}) if isinstance(data.get("options"), dict) else {}
+    if isinstance(merged.get("options"), dict) and isinstance(plugins, list):
+        merged["options"] = {k: v for k, v in merged["options"].items() if k in plugins or k in own}
+    return merged
 
 
 def apply_override(data: dict[str, Any], assignment: str, origin: str = "--set") -> None:
@@ -173,6 +184,18 @@ def _format_validation_error(where: str, err: ValidationError) -> str:
     return f"{where}: {path}: {first['msg']} (got {first.get('input')!r})"
 
 
+def _check_options_tables(data: dict[str, Any], where: str) -> None:
+    """A recipe's ``[options.X]`` must belong to a plugin it lists (checked before ``--set``, so
+    that ``--set plugins=[...]``, as ``golf ablate`` does, may leave a plugin's table unused)."""
+    plugins = data.get("plugins", [])
+    opts = data.get("options", {})
+    if isinstance(plugins, list) and isinstance(opts, dict):
+        for name in opts:
+            if name not in plugins:
+                raise RecipeError(f"{where}: [options.{name}] sets options of plugin {name!r}, which is not in "
+                                  f"plugins = {plugins!r}; add it there or remove the table")
+
+
 def validate_recipe_data(data: dict[str, Any], where: str) -> Recipe:
     """Validate raw (resolved) recipe data against the core tables."""
     for k in data:
@@ -213,6 +236,7 @@ def load_recipe(ref: str | Path, overrides: Iterable[str] = (), tiny: bool = Fal
         from .tiny import apply_tiny
 
         data = apply_tiny(data)
+    _check_options_tables(data, path.name)
     for o in overrides:
         apply_override(data, o)
     recipe = validate_recipe_data(data, path.name)
@@ -232,6 +256,7 @@ def load_recipe_text(text: str, name: str = "<recipe>", overrides: Iterable[str]
         base = _read_with_extends(find_recipe(parent), [])
         base.pop("meta", None)
         data = deep_merge(base, data)
+    _check_options_tables(data, name)
     for o in overrides:
         apply_override(data, o)
     return validate_recipe_data(data, name)

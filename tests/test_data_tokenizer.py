@@ -32,13 +32,27 @@ def test_trainer_kwargs_are_the_challenges(monkeypatch, tmp_path):
     with pytest.raises(TokenizerError):  # the fake wrote no model
         tk.train_tokenizer(["  a\x00b  ", "", "   ", "text"], 512, tmp_path / "x_512_bpe")
     assert seen["texts"] == ["a b", "text"]  # NUL -> space, strip, empty skipped
-    expected = dict(model_prefix=str(tmp_path / "x_512_bpe"), model_type="bpe", vocab_size=512,
+    expected = dict(model_type="bpe", vocab_size=512,
                     character_coverage=0.999, byte_fallback=True, split_digits=True,
                     normalization_rule_name="nmt_nfkc", add_dummy_prefix=False, pad_id=0, bos_id=1,
                     eos_id=2, unk_id=3, hard_vocab_limit=False)
     for key, value in expected.items():
         assert seen[key] == value, key
-    assert set(seen) - {"logstream", "texts", "sentence_iterator"} == set(expected)
+    # the model comes back through model_writer: no model_prefix, so no path inside the .model
+    assert set(seen) - {"logstream", "texts", "sentence_iterator", "model_writer"} == set(expected)
+
+
+def test_tokenizer_build_is_deterministic_and_location_free(tmp_path):
+    """Issue 16: the demo tokenizer's .model differed in bytes on each rebuild (the trainer spec
+    recorded the temporary model_prefix). Two builds in different folders: the same bytes."""
+    docs = demo_documents()[:300]
+    a = tk.train_tokenizer(docs, VOCAB, tmp_path / "one" / "t_384_bpe")
+    b = tk.train_tokenizer(docs, VOCAB, tmp_path / "two-elsewhere" / "t_384_bpe")
+    assert a.read_bytes() == b.read_bytes()
+    assert str(tmp_path).encode() not in a.read_bytes()
+    vocab = a.with_suffix(".vocab").read_text(encoding="utf-8").splitlines()
+    sp = tk.load_tokenizer(a, VOCAB)
+    assert len(vocab) == VOCAB and vocab[5].split("\t")[0] == sp.id_to_piece(5)
 
 
 def test_trained_tokenizer_behaves_like_the_settings(small_sp):

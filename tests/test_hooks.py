@@ -114,7 +114,7 @@ class Recorder:
         from golf_core import defaults
 
         self._rec("golf_decompress", ctx, codec=codec)
-        return defaults.golf_decompress(codec, data)
+        return defaults.golf_decompress(codec, data, ctx)
 
     @hookimpl
     def golf_on_artifact_load(self, model, ctx, opts):

@@ -35,9 +35,9 @@ def test_deep_merge_tables_merge_lists_replace():
 
 def test_extends_chain_and_override(tmp_path):
     write(tmp_path, "base.toml", 'plugins = ["a", "b"]\n[train]\nseed = 1\nmatrix_lr = 0.02\n[options.a]\nx = 1\n')
-    child = write(tmp_path, "child.toml", 'extends = "base.toml"\nplugins = ["b"]\n[train]\nseed = 2\n[options.a]\ny = 2\n')
+    child = write(tmp_path, "child.toml", 'extends = "base.toml"\nplugins = ["b", "a"]\n[train]\nseed = 2\n[options.a]\ny = 2\n')
     r = load_recipe(child, overrides=["train.seed=7", "options.a.z=[1, 2]", "data.source=demo"])
-    assert r.plugins == ["b"]
+    assert r.plugins == ["b", "a"]
     assert r.train.seed == 7 and r.train.matrix_lr == 0.02
     assert r.options["a"] == {"x": 1, "y": 2, "z": [1, 2]}
 

@@ -55,13 +55,22 @@ def evaluate_artifact(path: Path, data_root: Optional[str] = None, allow_version
     recipe_data["plugins"] = [p for p in recipe_data.get("plugins", []) if p not in dropped]
     for name in dropped:  # their [options] tables would name unknown plugins
         recipe_data.get("options", {}).pop(name, None)
+    data = recipe_data.setdefault("data", {})
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{path} records an invalid [data] table")
+    # a path recorded in the artifact is never one golf writes to: the demo data is built (when
+    # missing) under --data or the default data root, never under the artifact's data.root
+    data.pop("root", None)
     if data_root:
-        recipe_data.setdefault("data", {})["root"] = data_root
+        data["root"] = data_root
         for k in ("dataset_dir", "tokenizer_path"):
-            recipe_data["data"].pop(k, None)
+            data.pop(k, None)
     for o in overrides:
         apply_override(recipe_data, o)
     recipe = validate_recipe_data(recipe_data, str(path))
+    from ..data.preflight import preflight_eval
+
+    preflight_eval(recipe)
     with Run(make_context(recipe, None, reg=reg, echo=echo)) as run:
         run.load_artifact(path)
         result = run.eval()
@@ -88,7 +97,8 @@ def register(subparsers: Any) -> None:
                               description="Rebuild the model from ARTIFACT using the plugins it records "
                                           "(refusing when one it needs is missing or of another version) and score it.")
     p.add_argument("artifact", help="an artifact.bin written by golf run")
-    p.add_argument("--data", metavar="DIR", help="data root holding datasets/ and tokenizers/ (default: the recorded recipe's)")
+    p.add_argument("--data", metavar="DIR", help="data root holding datasets/ and tokenizers/ (default: $GOLF_DATA_DIR or the default root; "
+                        "the artifact's own data.root is never used)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override an eval setting, e.g. --set eval.stride=64")
     p.add_argument("--allow-version-mismatch", action="store_true", help="score even if a plugin's version differs")

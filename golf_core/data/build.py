@@ -306,6 +306,7 @@ def build_dataset(root, vocab_size: int, source: Source = "demo", name: Optional
             if cached is not None:
                 return cached
         t0 = time.perf_counter()
+        say(f"building {dataset_dir.name} in {root}: reading the corpus")
         documents = docs()
         if is_demo:
             desc, fingerprint = _demo_source_desc(), demo_corpus.demo_fingerprint()
@@ -319,7 +320,8 @@ def build_dataset(root, vocab_size: int, source: Source = "demo", name: Optional
             raise DataError(f"num_val_docs = {n_val} must leave at least one training document "
                             f"of {len(documents)}")
         sha = demo_corpus.corpus_sha256(documents)
-        say(f"building {dataset_dir.name}: {len(documents)} documents, {sum(map(len, documents))} characters")
+        say(f"building {dataset_dir.name}: {len(documents)} documents, {sum(map(len, documents))} characters; "
+            f"training the sp{vocab_size} tokenizer")
 
         tmp_dir = dataset_dir.with_name(f".{dataset_dir.name}.tmp{os.getpid()}")
         if tmp_dir.exists():
@@ -342,6 +344,7 @@ def build_dataset(root, vocab_size: int, source: Source = "demo", name: Optional
             threads = max(1, os.cpu_count() or 1)
             for start in range(0, len(documents), ENCODE_BATCH_DOCS):
                 batch = documents[start: start + ENCODE_BATCH_DOCS]
+                say(f"encoding documents {start + 1}-{start + len(batch)} of {len(documents)}")
                 encoded = sp.encode(batch, out_type=int, num_threads=threads)
                 for i, ids in enumerate(encoded):
                     split = "val" if start + i < n_val else "train"

@@ -7,7 +7,9 @@ each scored target from its previous token.
 """
 from __future__ import annotations
 
+import io
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -44,6 +46,14 @@ def _training_texts(texts: Iterable[str]) -> Iterable[str]:
             yield text
 
 
+def _stderr_has_fd() -> bool:
+    try:
+        sys.stderr.fileno()
+        return True
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        return False
+
+
 def train_tokenizer(texts: Iterable[str], vocab_size: int, model_prefix, *, quiet: bool = True,
                     **overrides: Any) -> Path:
     """Train a SentencePiece BPE on ``texts`` with the challenge's settings; return the ``.model`` path.
@@ -60,25 +70,30 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, model_prefix, *, quie
     prefix = Path(model_prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     kwargs: dict[str, Any] = dict(TRAINER_SETTINGS)
-    kwargs.update(
-        sentence_iterator=iter(_training_texts(texts)),
-        model_prefix=str(prefix),
-        vocab_size=int(vocab_size),
-    )
+    kwargs.update(sentence_iterator=iter(_training_texts(texts)), vocab_size=int(vocab_size))
     kwargs.update(overrides)
+    # The model comes back in memory (model_writer) rather than through a model_prefix: the prefix
+    # would be recorded inside the .model (its trainer spec), so the bytes would depend on where
+    # the build ran. Training itself is deterministic, so a rebuild gives the same .model bytes.
+    proto = io.BytesIO()
     try:
-        if quiet:
+        if quiet and _stderr_has_fd():  # sentencepiece's logstream redirects file descriptor 2
             with open(os.devnull, "w") as devnull:
-                spm.SentencePieceTrainer.train(logstream=devnull, **kwargs)
+                spm.SentencePieceTrainer.train(logstream=devnull, model_writer=proto, **kwargs)
         else:
-            spm.SentencePieceTrainer.train(**kwargs)
+            spm.SentencePieceTrainer.train(model_writer=proto, **kwargs)
     except RuntimeError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         reason = reason.split("] ", 1)[-1]
         raise TokenizerError(f"{prefix}: SentencePiece training failed: {reason}") from None
     model = Path(str(prefix) + ".model")
-    if not model.is_file():
+    if not proto.getvalue():
         raise TokenizerError(f"{model}: SentencePiece training wrote no model")
+    model.write_bytes(proto.getvalue())
+    sp = spm.SentencePieceProcessor(model_proto=proto.getvalue())
+    # the .vocab file SentencePiece writes beside a model: "piece<TAB>score" per id
+    Path(str(prefix) + ".vocab").write_text(
+        "".join(f"{sp.id_to_piece(i)}\t{sp.get_score(i):g}\n" for i in range(sp.get_piece_size())), encoding="utf-8")
     return model
 
 

@@ -56,13 +56,30 @@ def val_bpb_method(run: RunRecord) -> str:
     stride = ev.get("stride")
     seq = ev.get("seq_len")
     how = f"sliding window, seq_len {seq}, stride {stride}" if stride else f"non-overlapping windows of {seq}"
-    adapters = [p for p in run.result.get("plugins", []) if p in _adapters(run)]
-    return f"quantized artifact (decoded from artifact.bin), {how}" + (f", eval-time adaptation: {', '.join(adapters)}" if adapters else "")
+    eval_time, pre_quant = _adapters(run)
+    text = f"quantized artifact (decoded from artifact.bin), {how}"
+    if eval_time:
+        text += f", eval-time adaptation: {', '.join(eval_time)}"
+    if pre_quant:
+        text += f", pre-quant adaptation trained on validation data: {', '.join(pre_quant)}"
+    return text
 
 
-def _adapters(run: RunRecord) -> set[str]:
+def _adapters(run: RunRecord) -> tuple[list[str], list[str]]:
+    """The run's non-fixed-predictor plugins split in two: those that adapt while scoring (a
+    ``golf_eval_adapt`` hook) and those that train on validation data before quantization."""
+    from ..plugins import registry
+
     track = run.result.get("legality", {}).get("plugins", {})
-    return {p for p, t in track.items() if t != "fixed-predictor"}
+    eval_time: list[str] = []
+    pre_quant: list[str] = []
+    for p in run.result.get("plugins", []):
+        if track.get(p, "fixed-predictor") == "fixed-predictor":
+            continue
+        entry = registry().plugins.get(p)
+        adapts = entry is not None and "golf_eval_adapt" in entry.hooks
+        (pre_quant if track[p] == "trains-on-val" and not adapts else eval_time).append(p)
+    return eval_time, pre_quant
 
 
 def _date(runs: list[RunRecord]) -> str:

@@ -33,6 +33,8 @@ from .serialize import deserialize_quantized, serialize_quantized
 ARTIFACT_MAGIC = b"GOLFART\x00"
 #: The container version this code writes and reads.
 ARTIFACT_VERSION = 1
+#: Largest artifact file golf reads (64x the challenge's 16 MB cap): a bound on untrusted input.
+MAX_ARTIFACT_BYTES = 1 << 30
 _PREFIX = struct.Struct("<8sIIQ")
 _DIGEST = 32
 
@@ -114,6 +116,9 @@ def read_artifact(path: Union[str, Path]) -> Artifact:
     """Read and verify ``artifact.bin``; ``ArtifactError`` naming the file on any problem."""
     p = Path(path)
     try:
+        size = p.stat().st_size
+        if size > MAX_ARTIFACT_BYTES:
+            raise ArtifactError(f"{p} is {size} bytes; golf reads artifacts of at most {MAX_ARTIFACT_BYTES} bytes")
         data = p.read_bytes()
     except OSError as e:
         raise ArtifactError(f"cannot read artifact {p}: {e.strerror or e}") from None
@@ -134,6 +139,7 @@ def build_artifact(
                     extra=dict(extra or {}))
 
 
-def decode_artifact(art: Artifact) -> QuantizedModel:
-    """The core default inverse: decompress with the header's codec and deserialize."""
-    return deserialize_quantized(decompress_bytes(art.codec, art.payload))
+def decode_artifact(art: Artifact, max_bytes: Optional[int] = None) -> QuantizedModel:
+    """The core default inverse: decompress with the header's codec (at most ``max_bytes``
+    decompressed bytes when given) and deserialize."""
+    return deserialize_quantized(decompress_bytes(art.codec, art.payload, max_bytes))

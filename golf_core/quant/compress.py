@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import lzma
 import zlib
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Optional
 
 import brotli
 
@@ -57,9 +57,18 @@ def compress(data: bytes, name: str = "zlib") -> bytes:
     return get_compressor(name).compress(data)
 
 
-def decompress(data: bytes, name: str = "zlib") -> bytes:
-    """Decompress with the compressor called ``name``; ``ArtifactError`` for corrupt data."""
+def decompress(data: bytes, name: str = "zlib", max_bytes: Optional[int] = None) -> bytes:
+    """Decompress with the compressor called ``name``; ``ArtifactError`` for corrupt data.
+
+    With ``max_bytes`` the output is produced by a streaming decoder that stops one byte past the
+    limit (``golf_core.quant.bounded``), so a decompression bomb costs ``max_bytes`` of memory, not
+    what it expands to, and is refused with one line.
+    """
     comp = get_compressor(name)
+    if max_bytes is not None:
+        from .bounded import bounded_decompress
+
+        return bounded_decompress(data, name, max_bytes)
     try:
         return comp.decompress(data)
     except Exception as e:  # zlib.error, lzma.LZMAError, brotli.error
@@ -95,8 +104,9 @@ def compress_bytes(data: bytes, compressor: str = "zlib", byte_shuffle_stride: i
     return codec_name(compressor, byte_shuffle_stride), comp.compress(data)
 
 
-def decompress_bytes(codec: str, data: bytes) -> bytes:
-    """Invert :func:`compress_bytes`; ``ArtifactError`` for an unknown codec or corrupt data."""
+def decompress_bytes(codec: str, data: bytes, max_bytes: Optional[int] = None) -> bytes:
+    """Invert :func:`compress_bytes`; ``ArtifactError`` for an unknown codec, corrupt data or (with
+    ``max_bytes``) an output larger than ``max_bytes``."""
     name, stride = parse_codec(codec)
-    out = decompress(data, name)
+    out = decompress(data, name, max_bytes)
     return byte_unshuffle(out) if stride > 1 else out

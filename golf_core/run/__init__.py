@@ -15,7 +15,8 @@ from .driver import Run, run_recipe
 from .manifest import manifest
 from .result import Legality, Result, legality_summary
 from .scoring import evaluate, make_session
-from .setup import load_run_recipe, make_context
+from ..rundir import load_run_recipe
+from .setup import make_context
 
 __all__ = [
     "Legality", "Result", "Run", "artifact_for", "build_model", "count_params", "evaluate",

@@ -38,4 +38,7 @@ def _build_bare(recipe: Recipe, plugins: ActivePlugins, ctx: RunContext) -> nn.M
     from ..model import GPT, GPTConfig
 
     cfg = GPTConfig.from_section(recipe.model, recipe.data.vocab_size)
-    return plugins.transform("golf_build_model", "model", GPT(cfg), ctx=ctx)
+    from ..model.seam_owners import seam_owner_check
+
+    model = GPT(cfg)
+    return plugins.transform("golf_build_model", "model", model, ctx=ctx, after=seam_owner_check(model))

@@ -116,7 +116,7 @@ class Run:
         """Write ``resolved.toml``, seed every RNG, log what runs."""
         ctx, recipe = self.ctx, self.ctx.recipe
         if ctx.is_main and self.out is not None:
-            (self.out / rundir.RESOLVED).write_text(recipe.to_toml())
+            rundir.write_text_atomic(self.out / rundir.RESOLVED, recipe.to_toml())
         seed_everything(recipe.train.seed)
         ctx.log.info(f"golf:{__version__} recipe:{recipe.source_path} plugins:{','.join(recipe.plugins) or '-'}")
 

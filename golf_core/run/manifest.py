@@ -11,6 +11,7 @@ from torch import nn
 
 from .. import __version__
 from ..context import RunContext
+from ..data.preflight import data_record
 
 
 def _git_state() -> dict[str, Any]:
@@ -50,4 +51,5 @@ def manifest(ctx: RunContext, model: Optional[nn.Module] = None) -> dict[str, An
         "source": ctx.recipe.source_path,
         "tiny": ctx.recipe.tiny,
         "git": _git_state(),
+        "data": data_record(ctx.data),
     }

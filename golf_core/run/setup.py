@@ -8,9 +8,8 @@ import torch
 
 from .. import rundir
 from ..context import RunContext, resolve_device
-from ..errors import GolfError
 from ..plugins import PluginRegistry, activate
-from ..recipe import Recipe, validate_recipe_data
+from ..recipe import Recipe
 
 
 def make_context(recipe: Recipe, out_dir: Optional[Path], *, reg: Optional[PluginRegistry] = None,
@@ -33,12 +32,3 @@ def make_context(recipe: Recipe, out_dir: Optional[Path], *, reg: Optional[Plugi
     return attach(RunContext(recipe=recipe, plugins=plugins, device=device, out_dir=out_dir, rank=dist.rank,
                              world_size=dist.world_size, local_rank=dist.local_rank, log=log))
 
-
-def load_run_recipe(run_dir: Path) -> Recipe:
-    """The resolved recipe of a run directory (``golf run --resume``, ``golf check RUN_DIR``)."""
-    from .. import tomlio
-
-    p = Path(run_dir) / rundir.RESOLVED
-    if not p.is_file():
-        raise GolfError(f"{run_dir}: no {rundir.RESOLVED}; is it a golf run directory?")
-    return validate_recipe_data(tomlio.load_file(p), str(p))

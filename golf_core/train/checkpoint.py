@@ -253,7 +253,70 @@ def _load_file(path: Path) -> Any:
     except FileNotFoundError:
         raise GolfError(f"checkpoint file {str(path)!r} is missing") from None
     except Exception as e:  # noqa: BLE001 - a corrupt file is bad input, said in one line
-        raise GolfError(f"checkpoint file {str(path)!r} is unreadable: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+        text = str(e)
+        if "weights_only" in text or "Weights only" in text:
+            # torch's own text advises weights_only=False, i.e. running the file's code: never say that
+            raise GolfError(f"checkpoint file {str(path)!r} is unreadable: it holds objects other than tensors "
+                            f"and plain values, which golf refuses to load") from None
+        reason = text.splitlines()[0] if text.strip() else ""
+        raise GolfError(f"checkpoint file {str(path)!r} is unreadable: {type(e).__name__}: {reason}") from None
+
+
+def verify_checkpoint(ckpt: PathLike) -> dict[str, Any]:
+    """Read every file a checkpoint lists (as :func:`load_checkpoint` would) and return its meta;
+    GolfError naming the first file that is missing or does not load."""
+    ckpt = Path(ckpt)
+    meta = read_meta(ckpt)
+    if meta.get("version") != CHECKPOINT_VERSION:
+        raise GolfError(f"checkpoint {str(ckpt)!r} has format version {meta.get('version')!r}; this golf reads {CHECKPOINT_VERSION}")
+    for name in meta.get("files", []):
+        if not isinstance(name, str) or "/" in name or "\\" in name or name.startswith("."):
+            raise GolfError(f"checkpoint {str(ckpt)!r} lists a bad file name {name!r}")
+        _load_file(ckpt / name)
+    return meta
+
+
+def _candidates(root: Path) -> list[Path]:
+    """Complete checkpoints under a checkpoint root, the one ``LATEST`` names first, then newest first."""
+    done = sorted((p for p in root.glob("step_*") if _complete(p)), reverse=True)
+    latest = root / LATEST
+    if latest.is_file():
+        named = root / latest.read_text().strip()
+        if named in done:
+            done.remove(named)
+            done.insert(0, named)
+    return done
+
+
+def resolve_resume(path: PathLike, log: Any = None) -> tuple[Path, Path]:
+    """``golf run --resume PATH``: ``(run_dir, checkpoint)`` for a run folder, its checkpoint root
+    or one checkpoint folder.
+
+    A named checkpoint folder must load. Otherwise the newest checkpoint that loads is taken: a
+    corrupt latest one is skipped (``log`` is told why) for the previous good one.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise GolfError(f"--resume {p}: no such run directory or checkpoint")
+    if _complete(p) or (p / META).exists():
+        verify_checkpoint(p)
+        return p.parent.parent, p
+    root = p / "checkpoints" if (p / "checkpoints").is_dir() else p
+    run_dir = root.parent if root.name == "checkpoints" else p
+    skipped = []
+    for ckpt in _candidates(root):
+        try:
+            verify_checkpoint(ckpt)
+        except GolfError as e:
+            skipped.append(str(e))
+            continue
+        for why in skipped:
+            if log is not None:
+                log(f"skipping a corrupt checkpoint: {why}")
+        return run_dir, ckpt
+    if skipped:
+        raise GolfError(f"--resume {p}: no checkpoint loads; the newest: {skipped[0]}")
+    raise GolfError(f"--resume {p}: no complete checkpoint in {str(root)!r} (looked for {LATEST} and step_* folders)")
 
 
 def load_checkpoint(ckpt: PathLike, rank: Optional[int] = None, world_size: Optional[int] = None) -> tuple[dict[str, Any], Optional[dict[str, Any]], dict[str, Any]]:
