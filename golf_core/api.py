@@ -8,7 +8,7 @@ rather than imported from a deeper module.
 from .data.loaders import read_window, shard_tokens
 from .data.shards import num_tokens as shard_num_tokens
 from .errors import ArtifactError, DataError, GolfError, PluginError, RecipeError
-from .eval.score import window_nll
+from .eval.score import window_logits, window_nll
 from .hookspecs import hookimpl
 from .model import CastedLinear, LayerSchedule, Rotary, Skips, is_control_name
 from .options import NoOptions, Options
@@ -32,5 +32,5 @@ __all__ = [
     "decode_entry", "default_loader", "dequantize", "dtype_from_name", "dtype_name", "hookimpl",
     "is_control_name", "pack_artifact", "quant_report", "quantize_rows_rtn", "read_window",
     "row_normalize", "sdclip_scale", "serialize_quantized", "shard_num_tokens", "shard_tokens",
-    "window_nll", "write_quant_report",
+    "window_logits", "window_nll", "write_quant_report",
 ]

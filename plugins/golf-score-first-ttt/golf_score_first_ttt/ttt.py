@@ -148,7 +148,7 @@ def score_first_ttt(model: nn.Module, session: Any, cfg: Optional[TTTConfig] = N
                     log: Optional[Callable[[str], None]] = None) -> TTTStats:
     """Run score-first TTT over ``session`` (an ``EvalSession``), scoring every target once.
 
-    :param score_fn: ``score_fn(model, batch) -> nll`` (default ``golf_core.eval.window_nll``).
+    :param score_fn: ``score_fn(model, batch) -> logit rows`` (default ``golf_core.api.window_logits``).
     :return: ``TTTStats``.
     """
     from golf_core.errors import GolfError
@@ -159,7 +159,7 @@ def score_first_ttt(model: nn.Module, session: Any, cfg: Optional[TTTConfig] = N
         raise GolfError(f"score-first-ttt: chunk_tokens {cfg.chunk_tokens} is not a multiple of the sequence length "
                         f"{seq_len}; an update would read targets its chunk has not scored")
     if score_fn is None:
-        from golf_core.eval.score import window_nll as score_fn
+        from golf_core.api import window_logits as score_fn
     ac = autocast or contextlib.nullcontext
     device = device or session.device
     params = ttt_parameters(model, cfg.freeze_blocks)
