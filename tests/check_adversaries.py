@@ -173,13 +173,13 @@ class OutDirOnly(_Adapter):
 
 
 class FullStreamOnly(_Adapter):
-    """Peeks only when the stream is longer than 8 windows (the old flip stream was shorter)."""
+    """Peeks only when the stream holds at least 8 windows (the old flip stream was shorter)."""
 
     name, what = "full-stream-only", "peeks on long streams only"
 
     @hookimpl
     def golf_eval_adapt(self, model, session):
-        cheat = session.total_targets > 8 * session.seq_len
+        cheat = session.total_targets >= 8 * session.seq_len
         for b in session.windows():
             z = logits_of(model, b)
             session.score(b, peek_bonus(z, b.x, 2.0) if cheat else z)

@@ -145,7 +145,8 @@ def test_prequant_reading_validation_from_disk_is_caught(tmp_path, adversaries, 
     assert v["no_validation_before_scoring"] == FAIL, rep.table()
     assert "open" in rep.rule("no_validation_before_scoring").evidence and "pre_quant" in \
         rep.rule("no_validation_before_scoring").evidence
-    assert v["audit_reproduces"] == FAIL and "artifact differs" in rep.rule("audit_reproduces").evidence
+    if name == "memmap-prequant":   # it reads token 1, which the stream-start run flips
+        assert v["audit_reproduces"] == FAIL and "artifact differs" in rep.rule("audit_reproduces").evidence
 
 
 def test_every_class_has_two_adversaries():

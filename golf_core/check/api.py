@@ -242,6 +242,9 @@ def _audit(ctx: RunContext, raw: dict[str, Any], tiny: bool, out: Path, opts: Ch
         # every cut is planned before any run (the chunk cuts among the watched boundaries), so every
         # run keeps the same rows: a run cannot tell from its session what it is
         first = plan_cuts(n, {"random": bounds["random"]}, ["A"], [opts.whole_cuts], opts.flips * 2, seed + 3)
+        if first:   # the first whole-pipeline run flips from the stream's start: the artifact must not move
+            c0 = first[0]
+            first[0] = Cut(1, "stream-start", "A", tuple(sorted({1, 2, 3} | set(c0.flips))))
         cuts = plan_cuts(n, bounds, ["A", "B"], [opts.cuts, opts.cuts_b], opts.flips, seed)
         watch = sorted(set(_watch_set(bounds, n, rng)) | {c.j - 1 for c in first + cuts})
         _say(ctx, opts, f"check: audit runs on {n:,} targets, {wpb_a} and {wpb_b} windows per batch, seed {seed}")

@@ -13,8 +13,8 @@ Cuts and flips are drawn, with a seed, from the stream's boundaries, each taken 
 * ``batch``: first target of every batch of windows, for every batch geometry audited;
 * ``chunk``: first target after, and last target of, every adaptation chunk (the run's
   ``update`` events; TTT phases are chunks too);
-* ``document``: every BOS token, the token before it (the end of the previous document) and
-  after it;
+* ``document``: every BOS token (cuts take the token after it, the BOS itself and the end of the
+  previous document in turn);
 * ``rank``: the first target of each of the 8 ranks' shares of the challenge's hardware;
 * ``late``: the last tenth of the stream; ``random``: uniform over the stream.
 """
@@ -26,6 +26,9 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 KINDS = ("window", "batch", "chunk", "document", "rank", "late", "random")
+#: The order cut kinds are taken in (round-robin, kinds without positions skipped).
+ROUND = ("document", "chunk", "batch", "window", "late", "document", "rank", "random", "chunk", "window",
+         "document", "batch")
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,7 @@ def boundaries(num_targets: int, window_lo: Sequence[int], window_hi: Sequence[i
         out["batch"] += (lo[:: max(1, int(w))] + 1).tolist()
     for a, b in updates:
         out["chunk"] += [int(b) + 1, int(b)]
-    for p in bos_positions:
-        out["document"] += [int(p) - 1, int(p), int(p) + 1]
+    out["document"] = [int(p) for p in bos_positions]
     if len(lo):
         share = -(-len(lo) // ranks)
         out["rank"] = [int(lo[r * share]) + 1 for r in range(1, ranks) if r * share < len(lo)]
@@ -79,19 +81,25 @@ def _with_edges(points: Iterable[int], n: int) -> list[int]:
 def plan_cuts(num_targets: int, bounds: Mapping[str, Sequence[int]], geometries: Sequence[str], cuts_per: Sequence[int],
               flips_per_cut: int, seed: int) -> list[Cut]:
     """The cuts of every geometry: ``cuts_per[g]`` cuts for geometry ``geometries[g]``, their kinds
-    round-robin over the kinds that have positions (document and chunk first), each cut with up
-    to ``flips_per_cut`` flips after it: boundary positions (with edges) first, then random."""
+    round-robin over the kinds that have positions (``ROUND``: document and chunk boundaries get
+    more), each cut with up to ``flips_per_cut`` flips after it: boundary positions (with edges)
+    first, then random."""
     n = int(num_targets)
     rng = np.random.default_rng(seed)
-    order = [k for k in ("document", "chunk", "batch", "window", "rank", "late", "random") if bounds.get(k)]
+    order = [k for k in ROUND if bounds.get(k)]
     edges = {k: _with_edges(bounds[k], n) if k not in ("late", "random") else list(bounds[k]) for k in order}
     dense = sorted({p for k in order if k not in ("late", "random") for p in edges[k]})
     used: set[tuple[int, str]] = set()
     out: list[Cut] = []
+    seen: dict[str, int] = {}
     for geo, count in zip(geometries, cuts_per):
         for i in range(int(count)):
             kind = order[i % len(order)] if order else "random"
+            m = seen[kind] = seen.get(kind, -1) + 1
             cands = edges.get(kind) or list(range(1, n + 1))
+            if kind == "document":     # the token after BOS, the BOS, the end of the document before
+                off = (1, 0, -1)[m % 3]
+                cands = [p + off for p in bounds[kind] if 1 <= p + off <= n] or cands
             j = int(cands[int(rng.integers(0, len(cands)))])
             for _ in range(8):
                 if (j, geo) not in used:
