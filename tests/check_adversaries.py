@@ -377,3 +377,39 @@ ADAPTERS = [Honest, HonestContextBias, DiskPeek, FirstRunOnly, OutDirOnly, FullS
             NoisyPeek, FaintNoisyPeek, TargetBonusSometimes, DropColumns, NaNSometimes, DocStartPeek, WindowEdgePeek,
             BatchYFit, BatchXFit, SessionTokens]
 PREQUANT = {"disk-prequant": DiskPrequant, "memmap-prequant": MemmapPrequant}
+
+
+# -- pre-quant reads through the context (run-directory tests) --------------------------------------
+
+
+def _nudge(model, tokens):
+    with torch.no_grad():
+        model.tok_emb.weight.mul_(1.0 + 1e-3 * float(tokens.double().mean()))
+    return model
+
+
+class ValNudge:
+    """Pre-quant: reads validation data (recorded) and lets it change the weights."""
+
+    @hookimpl
+    def golf_register(self, register):
+        register(TechniqueInfo(name="valnudge", options=NoOptions, summary="test: pre-quant tune on validation data"))
+
+    @hookimpl
+    def golf_pre_quant(self, model, ctx):
+        return _nudge(model, ctx.read_validation("valnudge: test fine-tune on validation tokens"))
+
+
+class Sneak:
+    """Pre-quant: reads validation data through the private loader (unrecorded by a plain run)."""
+
+    @hookimpl
+    def golf_register(self, register):
+        register(TechniqueInfo(name="sneak", options=NoOptions, summary="test: unrecorded validation read"))
+
+    @hookimpl
+    def golf_pre_quant(self, model, ctx):
+        return _nudge(model, ctx._load_validation())
+
+
+PREQUANT.update({"valnudge": ValNudge, "sneak": Sneak})
