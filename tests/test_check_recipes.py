@@ -76,7 +76,7 @@ def test_pr1306_fails_batch_shared_delta_and_prequant_ttt_on_val(checked):
     assert c.verdict == FAIL and "declared not-causal: causal-slot" in c.evidence, rep.table()
     v = rep.rule("no_validation_before_scoring")
     assert v.verdict == FAIL
-    assert "read of validation data in phase pre_quant: prequant-ttt" in v.evidence
+    assert "of validation data in phase pre_quant: prequant-ttt" in v.evidence
     assert "declared trains-on-val: prequant-ttt" in v.evidence
     # the fine-tune on validation data makes the artifact depend on the shards on disk
     assert rep.rule("audit_reproduces").verdict == FAIL

@@ -63,7 +63,7 @@ def test_final_checkpoint_reruns_every_phase_after_training(runs, tmp_path):
     r = rep.rule("audit_reproduces")
     assert r.verdict == FAIL and "artifact differs" in r.evidence, rep.table()
     v = rep.rule("no_validation_before_scoring")
-    assert v.verdict == FAIL and "read of validation data in phase pre_quant: valnudge" in v.evidence
+    assert v.verdict == FAIL and "of validation data in phase pre_quant: valnudge" in v.evidence
 
 
 @pytest.mark.slow
