@@ -85,7 +85,7 @@ def test_unrecorded_validation_load_is_caught(runs, tmp_path):
     assert legality["validation_reads"] == []          # the plain run did not see it
     rep = check_run_dir(runs["sneak"], tmp_path, OPTS)
     v = rep.rule("no_validation_before_scoring")
-    assert v.verdict == FAIL and "unrecorded load of the validation stream in phase pre_quant: sneak" in v.evidence
+    assert v.verdict == FAIL and "unrecorded loads of the validation stream in phase pre_quant: sneak" in v.evidence
     assert rep.rule("audit_reproduces").verdict == FAIL
 
 
