@@ -61,6 +61,7 @@ Distributed (each is the identity / a no-op in a single process)
     ``broadcast_object``     a picklable object from one rank to all
 
 Evaluation
+    ``window_logits``        a window batch's logits under a model (what adapters hand the session)
     ``window_nll``           per-position NLL of a window batch under a model
 
 Quantization and artifacts
@@ -89,7 +90,7 @@ from .context import RunContext
 from .data.loaders import read_window, shard_tokens
 from .data.shards import num_tokens as shard_num_tokens
 from .errors import ArtifactError, DataError, GolfError, PluginError, RecipeError
-from .eval.score import window_nll
+from .eval.score import window_logits, window_nll
 from .hookspecs import hookimpl
 from .model.fused import KernelCheck, fused_kernel_check, triton_unavailable
 from .model.fused_mlp import FusedSquaredReLUMLP, enable_triton_mlp
@@ -121,5 +122,5 @@ __all__ = [
     "grad_only_for", "head_of", "hookimpl", "is_control_name", "is_distributed", "max_over_ranks", "pack_artifact",
     "passthrough_entry", "quant_report", "quantize_rows_rtn", "read_window", "reduce_device",
     "sdclip_scale", "serialize_quantized", "shard_num_tokens", "shard_tokens", "token_mean_grads",
-    "trainable_parameters", "training_only", "triton_unavailable", "window_nll", "write_quant_report",
+    "trainable_parameters", "training_only", "triton_unavailable", "window_logits", "window_nll", "write_quant_report",
 ]

@@ -26,6 +26,13 @@ class MetaSection(Section):
     notes: str = Field("", description="free text")
 
 
+class CheckSection(Section):
+    """What a recipe declares to ``golf check`` (golf_core.check)."""
+
+    document_independent: bool = Field(False, description="the eval scores every document on its own: no score of document N+1 may move when document N changes (checked)")
+    exempt: dict[str, str] = Field(default_factory=dict, description="rule id -> why it cannot apply; a rule that is not checked fails unless it is listed here")
+
+
 class DataSection(Section):
     """Which shards and tokenizer a run reads (pg_core.md §2)."""
 

@@ -319,10 +319,12 @@ def golf_eval_adapt(model: "nn.Module", session: "EvalSession", ctx: "RunContext
 
     The adapter never holds the raw validation tensor: it iterates
     ``session.windows()`` / ``session.chunks(n)`` (left to right), calls
-    ``model.forward_hidden`` / ``model.compute_logits`` as it likes, and reports each
-    window's per-position NLL with ``session.score(batch, nll)``. Tokens to train on come
-    from ``session.update_tokens(chunk)``, which refuses targets not yet scored and writes
-    the score/update ledger. Each target must be scored exactly once.
+    ``model.forward_hidden`` / ``model.compute_logits`` as it likes, and hands back the full
+    logit (or log-probability) row of every scored position with ``session.score(batch,
+    logits)``; the session computes the NLL itself. A batch's targets (``batch.y``) are read
+    only after it is scored (``batch.context_y`` holds the context positions' targets). Tokens
+    to train on come from ``session.update_tokens(chunk)``, which refuses targets not yet
+    scored and writes the score/update ledger. Each target must be scored exactly once.
 
     :param session: a ``golf_core.eval.EvalSession``.
     :return: anything; the result is read from the session. Return ``True`` to say "handled".

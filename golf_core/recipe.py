@@ -16,7 +16,7 @@ from typing import Any, Iterable, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import tomlio
-from .config import ArtifactSection, DataSection, EvalSection, MetaSection, ModelSection, TrainSection
+from .config import ArtifactSection, CheckSection, DataSection, EvalSection, MetaSection, ModelSection, TrainSection
 from .errors import RecipeError
 
 #: Where the shipped recipes live (``recipes/`` of the source tree).
@@ -35,6 +35,7 @@ class Recipe(BaseModel):
     train: TrainSection = Field(default_factory=TrainSection)
     eval: EvalSection = Field(default_factory=EvalSection)
     artifact: ArtifactSection = Field(default_factory=ArtifactSection)
+    check: CheckSection = Field(default_factory=CheckSection)
     options: dict[str, dict[str, Any]] = Field(default_factory=dict, description="[options.<plugin>] tables")
 
     # Not part of the TOML: where it came from and whether --tiny was applied.
@@ -158,6 +159,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "train": TrainSection,
     "eval": EvalSection,
     "artifact": ArtifactSection,
+    "check": CheckSection,
 }
 _TOP_KEYS = ["plugins", "options", *_SECTIONS]
 #: Keys that moved out of the core's tables: ``(table, key) -> where they live now``. Set to

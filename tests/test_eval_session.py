@@ -149,16 +149,46 @@ def test_simulated_ranks_partition_the_targets(model):
 def test_double_scoring_and_bad_shapes(model):
     tokens, luts = stream(1 + 512, seed=9), synthetic_luts()
     s = EvalSession(tokens, luts, 128, 64, batch_seqs=2)
+    V = luts.size
     batch = next(s.windows())
-    s.score(batch, torch.zeros(batch.score_mask.shape, dtype=torch.float64))
+    s.score(batch, torch.zeros(batch.score_mask.shape + (V,), dtype=torch.float64))
+    # uniform rows: the session computes NLL = log V itself
+    assert np.allclose(s.nll[batch.scored_targets], np.log(V))
     with pytest.raises(LegalityError, match="scored twice"):
-        s.score(batch, torch.zeros(batch.score_mask.shape))
+        s.score(batch, torch.zeros(batch.score_mask.shape + (V,)))
     batch2 = next(iter(list(s.windows())[1:]))
-    with pytest.raises(GolfError, match="fits neither"):
-        s.score(batch2, torch.zeros(3))
-    s.score(batch2, torch.ones(batch2.num_scored))  # 1-D, score_mask order
+    with pytest.raises(GolfError, match="full logit rows"):
+        s.score(batch2, torch.zeros(batch2.score_mask.shape))     # per-position NLL: refused
+    with pytest.raises(LegalityError, match="columns"):
+        s.score(batch2, torch.zeros(batch2.num_scored, V - 1))  # fewer columns than the vocabulary
+    s.score(batch2, torch.ones(batch2.num_scored, V))  # [n_scored, V], score_mask order
     assert s.token_count == batch.num_scored + batch2.num_scored
     assert not s.result().coverage_ok
+    assert {k for k, _ in s.violations} == {"scored_twice", "short_rows"}
+
+
+def test_targets_only_after_scoring(model):
+    """batch.y before the batch is scored is a recorded violation; context_y is the window's own
+    inputs shifted; after scoring, y is free."""
+    tokens, luts = stream(1 + 512, seed=19), synthetic_luts()
+    s = EvalSession(tokens, luts, 128, 64, batch_seqs=2)
+    b = next(s.windows())
+    ctx_y = b.context_y
+    mask = b.score_mask
+    assert (ctx_y[mask] == 0).all()
+    # the context targets are the next inputs of the same window
+    assert torch.equal(ctx_y[1, :63], b.x[1, 1:64]) and s.violations == []
+    s.score(b, model.forward_logits(b.x).detach())
+    _ = b.y
+    assert s.violations == []
+    b2 = next(iter(list(s.windows())[1:]))
+    _ = b2.y
+    assert [k for k, _ in s.violations] == ["read_unscored_targets"]
+    # a row that is not log-normalized is normalized by the session: NLL = -log softmax
+    z = torch.randn(b2.num_scored, luts.size, dtype=torch.float64) * 3 + 7
+    s.score(b2, z)
+    ref = torch.logsumexp(z, 1) - z.gather(1, b2.y[b2.score_mask].view(-1, 1)).squeeze(1)
+    assert np.allclose(s.nll[b2.scored_targets], ref.numpy(), atol=1e-12)
 
 
 def test_batch_layout():
@@ -193,8 +223,7 @@ def test_chunks_and_score_first_updates(model, tmp_path):
         for batch in c.windows():
             with torch.no_grad():
                 logits = model.forward_logits(batch.x)
-            nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), batch.y, reduction="none")
-            s.score(batch, nll)
+            s.score(batch, logits)
         if not c.is_last:
             toks = s.update_tokens(c)
             assert toks.tolist() == tokens[c.target_lo: c.target_hi + 1].tolist()
@@ -300,7 +329,7 @@ _DIST_SCRIPT = textwrap.dedent("""
     s2 = EvalSession(tokens, luts, 128, 64)
     c = s2.chunks(512)[0]
     for b in c.windows():
-        s2.score(b, torch.zeros(b.score_mask.shape))
+        s2.score(b, torch.zeros(b.score_mask.shape + (luts.size,)))
     toks = s2.update_tokens(c)   # needs the other rank's half of the chunk: all-reduced coverage
     if dist.get_rank() == 0:
         print(json.dumps([res.val_loss, res.val_bpb, res.tokens, res.bytes, res.coverage_ok, len(toks)]))

@@ -1,8 +1,10 @@
 """The rules of the challenge (techniques.md §0.1, pg_core.md §1) and their verdicts.
 
 One ``Rule`` per row of the ``golf check`` table, decided from the ``Facts`` a check gathered:
-``pass``, ``fail``, ``not judged`` (the clocks off the challenge's hardware) or ``not checked``
-(nothing to decide from, with the reason). Only ``fail`` makes ``golf check`` exit non-zero.
+``pass``, ``fail``, ``not judged`` (a clock off the challenge's hardware), ``n/a`` (a rule the
+recipe does not claim, e.g. document independence) or ``not checked`` (nothing to decide from).
+``not checked`` is a failure unless the recipe declares why the rule cannot apply
+(``[check.exempt] <rule> = "why"``). Only ``fail`` makes ``golf check`` exit non-zero.
 """
 from __future__ import annotations
 
@@ -15,26 +17,36 @@ import numpy as np
 from ..quant.accounting import CAP_BYTES
 from .flip import FlipReport
 from .ledger import LedgerAudit
+from .overlap import Overlap
 from .session import NormStats, Violation
-from .sweep import SweepResult
 
-PASS, FAIL, NOT_JUDGED, NOT_CHECKED = "pass", "fail", "not judged", "not checked"
+PASS, FAIL, NOT_JUDGED, NOT_CHECKED, NOT_CLAIMED = "pass", "fail", "not judged", "not checked", "n/a"
 #: Training and evaluation limits, seconds, each on 8xH100 SXM.
 TRAIN_LIMIT_S = 600.0
 EVAL_LIMIT_S = 600.0
 #: The challenge's hardware.
 CHALLENGE_GPU = "H100"
 CHALLENGE_WORLD = 8
+#: Phases after the training loop (the training clock may still run in those before eval).
+POST_TRAIN_PHASES = ("pre_quant", "quantize", "compress")
+#: Validation tokens in documents also found in training above which the overlap fails the run
+#: (boilerplate repeated across a crawl is a trace; a split bug, like CaseOps' 80%, is not).
+OVERLAP_FAIL_FRACTION = 0.01
 
 TITLES = {
-    "causality": "C1 causal: prediction depends on artifact + prefix only (flip test)",
-    "normalization": "C2 full normalized distribution at the scored rows",
+    "causality": "C1 causal: prediction depends on artifact + prefix only (flip test on disk)",
+    "audit_reproduces": "the audit is the run: repeat reproduces every score; artifact the same in every run",
+    "normalization": "C2 full normalized distribution at every scored row (session-computed NLL)",
+    "targets_after_scoring": "a window's targets are read only once it is scored",
     "score_before_update": "C3 score before update (eval ledger)",
     "scored_once": "C4 every target scored exactly once",
-    "no_validation_before_scoring": "no validation data before it is scored",
+    "no_validation_before_scoring": "no validation data outside the eval session (reads, file opens)",
+    "document_overlap": "no validation document in the training shards",
+    "document_independence": "declared document-independent eval: no score moves when another document changes",
+    "train_data_after_clock": "training data used only inside the training clock (never at eval)",
     "artifact_cap": "artifact <= 16,000,000 bytes (code + model)",
     "train_clock": "train <= 600 s on 8xH100",
-    "eval_clock": "eval <= 600 s on 8xH100",
+    "eval_clock": "eval (everything after training's artifact: decode, warm-up, scoring) <= 600 s on 8xH100",
 }
 
 
@@ -62,37 +74,44 @@ class Rule:
 class Facts:
     """Everything the verdicts are decided from (gathered by ``golf_core.check.api``).
 
-    flip / flip_scope / flip_skipped: the flip test, what it covered, or why it did not run;
-    flip_eval: the same probes at eval time alone, when ``flip`` re-ran the whole pipeline;
-    tracks: each plugin's declared legality track; norm / sweeps / adapter / vocab_size: the
-    normalization evidence; ledgers: ``(label, LedgerAudit)`` per audited ledger; violations:
-    legality errors the sessions raised; coverage: per-target counts of the full scoring (or
-    None) and coverage_ok from result.json; reads / unrecorded_loads: validation reads outside
-    the session; bytes and cap; clocks and the hardware they ran on.
+    flip: the flip test; reproduce: repeat-vs-report and artifact identity; runs: per-run
+    summaries; tracks: each plugin's declared legality track; norm: normalization evidence of
+    every run (norm_report_rows: the reported run's rows); ledgers: ``(label, LedgerAudit)``;
+    violations: legality events the sessions recorded; coverage: the reported run's per-target
+    counts; reads / unrecorded_loads: declared and undeclared validation loads; opens: shard
+    file opens (audit hook); overlap: train/val documents; document_independent / exempt: the
+    recipe's ``[check]`` declarations; bytes; clocks and the hardware they ran on.
     """
 
     flip: Optional[FlipReport] = None
-    flip_eval: Optional[FlipReport] = None
-    flip_scope: str = ""
     flip_skipped: Optional[str] = None
+    reproduce: dict[str, Any] = field(default_factory=dict)
+    runs: dict[str, Any] = field(default_factory=dict)
     tracks: dict[str, str] = field(default_factory=dict)
     norm: Optional[NormStats] = None
-    sweeps: list[SweepResult] = field(default_factory=list)
-    sweep_skipped: Optional[str] = None
+    norm_report_rows: int = 0
     adapter: Optional[str] = None
     vocab_size: int = 0
     ledgers: list[tuple[str, LedgerAudit]] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
     coverage: Optional[np.ndarray] = None
-    coverage_ok: Optional[bool] = None
-    num_targets: Optional[int] = None
     reads: list[dict[str, Any]] = field(default_factory=list)
     unrecorded_loads: list[dict[str, Any]] = field(default_factory=list)
+    opens: list[dict[str, Any]] = field(default_factory=list)
+    overlap: Optional[Overlap] = None
+    overlap_skipped: Optional[str] = None
+    document_independent: bool = False
+    exempt: dict[str, str] = field(default_factory=dict)
+    scope_note: Optional[str] = None
+    stash_dropped: list[str] = field(default_factory=list)
     code_bytes: Optional[int] = None
     model_bytes: Optional[int] = None
     cap_bytes: int = CAP_BYTES
     train_seconds: Optional[float] = None
+    train_limit_s: float = TRAIN_LIMIT_S
+    post_train_seconds: Optional[float] = None
     eval_seconds: Optional[float] = None
+    audit_seconds: Optional[float] = None
     device: str = "cpu"
     world_size: int = 1
 
@@ -105,94 +124,94 @@ def judged_hardware(device: str, world_size: int) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
-def _flip_text(rep: FlipReport) -> str:
-    """One flip test in words: its worst violation and counts, or what it checked."""
-    bad = rep.violations
-    moved = sum(p.moved for p in rep.probes)
-    checked = sum(p.checked for p in rep.probes)
-    if bad:
-        worst = max(bad, key=lambda p: (p.aborted is None, p.max_delta))
-        if worst.aborted is not None and worst.moved == 0:
-            ev = f"flip at j={worst.probe.j} ({worst.probe.kind}): adapter aborted: {worst.aborted}"
-        else:
-            ev = f"probe t={worst.worst_t} moved by {worst.max_delta:.3g} nats at j={worst.probe.j} ({worst.probe.kind})"
-        return (f"{ev}; {len(bad)}/{len(rep.probes)} probes violate, {moved:,} of {checked:,} earlier scores moved "
-                f"(tol {rep.tolerance:.1e})")
-    kinds = ",".join(sorted({p.probe.kind for p in rep.probes}))
-    rows = sum(p.row_checked for p in rep.probes)
-    return (f"{len(rep.probes)} probes ({kinds}): 0 of {checked:,} earlier scores moved"
-            f"{f', {rows} t=j rows compared' if rows else ''} (noise {rep.noise:.1e}, tol {rep.tolerance:.1e})")
-
-
 def rule_causality(f: Facts) -> Rule:
-    """C1 from the flip test (and the plugins' own declarations). When every probe re-ran the
-    whole pipeline, the same probes also ran at eval time alone (the base artifact scored on the
-    flipped stream), so the table says which stage leaks."""
+    """C1 from the flip test on disk (and the plugins' own declarations)."""
     declared = sorted(n for n, t in f.tracks.items() if t == "not-causal")
     decl = f"; declared not-causal: {', '.join(declared)}" if declared else ""
-    if f.flip is None:
-        if declared:
-            return Rule("causality", FAIL, f"flip test not run ({f.flip_skipped}){decl}")
-        return Rule("causality", NOT_CHECKED, f"flip test not run: {f.flip_skipped}")
+    if f.flip is None or not f.flip.probes:
+        why = f.flip_skipped or "no cut in the stream"
+        return Rule("causality", FAIL if declared else NOT_CHECKED, f"flip test not run: {why}{decl}")
     rep = f.flip
     d = rep.as_dict()
-    d["scope"] = f.flip_scope
-    if f.flip_eval is not None:
-        d["eval_time"] = f.flip_eval.as_dict()
-    if not rep.probes:
-        return Rule("causality", NOT_CHECKED, f"no probe position in a stream of {rep.num_targets} targets", d)
-    scope = f" over the {f.flip_scope}" if f.flip_scope else ""
-    if f.flip_eval is not None:
-        ev = f"eval time (artifact fixed): {_flip_text(f.flip_eval)}; {f.flip_scope or 'whole pipeline'}: {_flip_text(rep)}"
-        bad = bool(rep.violations or f.flip_eval.violations)
-    else:
-        ev = _flip_text(rep) + scope
-        bad = bool(rep.violations)
+    checked = sum(p.checked for p in rep.probes)
+    rows = sum(p.row_checked for p in rep.probes)
+    tol = rep.tolerance
+    bad = [p for p in rep.probes if p.moved or p.aborted is not None]
     if bad:
-        return Rule("causality", FAIL, ev + decl, d)
+        worst = max(bad, key=lambda p: (p.aborted is None, p.max_delta))
+        c = worst.cut
+        if worst.aborted is not None and worst.moved == 0:
+            ev = f"cut j={c.j} ({c.kind}, geometry {c.geometry}): run aborted: {worst.aborted}"
+        elif worst.moved:
+            ev = (f"t={worst.worst_t} moved by {worst.max_delta:.3g} nats when tokens >= {c.j} changed on disk "
+                  f"({c.kind} cut, geometry {c.geometry})")
+        return Rule("causality", FAIL, f"{ev}; {len(bad)}/{len(rep.probes)} cuts violate "
+                                       f"(tol cap {tol.get('cap'):.0e}){decl}", d)
     if declared:
-        return Rule("causality", FAIL, f"no probe moved, but{decl.lstrip(';')}; {ev}", d)
-    return Rule("causality", PASS, ev, d)
+        return Rule("causality", FAIL, f"no score moved, but{decl.lstrip(';')}; {_pass_text(rep, checked, rows)}", d)
+    return Rule("causality", PASS, _pass_text(rep, checked, rows), d)
+
+
+def _doc_text(p: Any) -> str:
+    return (f"document independence: t={p.doc_worst_t} moved by {p.doc_max_delta:.3g} nats when another "
+            f"document changed (cut j={p.cut.j}, {p.cut.kind})")
+
+
+def _pass_text(rep: FlipReport, checked: int, rows: int) -> str:
+    kinds = ",".join(sorted({p.cut.kind for p in rep.probes}))
+    geos = ", ".join(f"{g}={w}" for g, w in rep.geometries.items())
+    t = rep.tolerance
+    return (f"{len(rep.probes)} runs on disk ({kinds}; windows/batch {geos}), {rep.flips} flipped positions, seed "
+            f"{rep.seed}: 0 of {checked:,} earlier scores and {rows} full rows moved (tol per target "
+            f"<= {t.get('cap'):.0e}, median {t.get('median') or 0:.1e})")
+
+
+def rule_audit_reproduces(f: Facts) -> Rule:
+    """The repeat run reproduces the reported run's per-target NLL within the cap; the artifact
+    payload is the same in every run, flipped ones included; no audit run failed."""
+    r = f.reproduce
+    if not r:
+        return Rule("audit_reproduces", NOT_CHECKED, "no repeat of the reported run", {})
+    if r.get("failed_runs"):
+        return Rule("audit_reproduces", FAIL, f"audit run(s) {', '.join(r['failed_runs'][:5])} failed", r)
+    if r.get("max_diff") is None:
+        return Rule("audit_reproduces", FAIL, f"the repeat did not score the stream: {r.get('error')}", r)
+    if r.get("over_cap"):
+        return Rule("audit_reproduces", FAIL,
+                    f"the repeat of the reported run moved {r['over_cap']:,} scores beyond {r['cap']:.0e} nats "
+                    f"(max {r['max_diff']:.3g}, first t={r['first_over']}): the run is not what the audit sees", r)
+    if r.get("artifact_differs"):
+        return Rule("audit_reproduces", FAIL,
+                    f"artifact differs from the reported run's in {len(r['artifact_differs'])} of {r['artifacts']} "
+                    f"runs ({', '.join(r['artifact_differs'][:4])}): it depends on the validation data on disk", r)
+    return Rule("audit_reproduces", PASS,
+                f"repeat = reported run on every target (max diff {r['max_diff']:.1e} <= {r['cap']:.0e}); same "
+                f"artifact payload in all {r['artifacts']} runs", r)
 
 
 def rule_normalization(f: Facts) -> Rule:
-    """C2 from the logit tap and the vocabulary sweeps."""
+    """C2: the session computed every scored NLL from a full row; short or non-finite rows fail."""
     n = f.norm or NormStats()
-    d: dict[str, Any] = {"rows_ok": n.rows_ok, "rows_bad": n.rows_bad, "rows_unmapped": n.rows_unmapped,
-                         "min_cols": n.min_cols, "max_err": n.max_err, "worst": n.worst,
-                         "sweeps": [s.as_dict() for s in f.sweeps], "adapter": f.adapter}
-    bad_sweeps = [s for s in f.sweeps if not s.ok]
-    if bad_sweeps:
-        s = bad_sweeps[0]
-        if s.aborted:
-            return Rule("normalization", FAIL, f"vocabulary sweep at t={s.row + 1}: adapter aborted: {s.aborted}", d)
-        return Rule("normalization", FAIL,
-                    f"sum over all {s.vocab_size} ids of the scored p at t={s.row + 1} is {s.total:.4f}, not 1 "
-                    f"(largest p={s.max_p:.3g} for id {s.argmax})", d)
-    if n.rows_ok and n.min_cols is not None and f.vocab_size and n.min_cols < f.vocab_size:
-        return Rule("normalization", FAIL, f"scored logits cover {n.min_cols} of {f.vocab_size} token ids", d)
-    sweep_ev = "; ".join(f"sweep at t={s.row + 1}: sum over {s.vocab_size} ids = {s.total:.6f}" for s in f.sweeps)
-    if n.rows_ok and not n.rows_bad:
-        ev = (f"{n.rows_ok:,} scored rows: reported NLL = -log softmax over all {n.min_cols} logits "
-              f"(max err {n.max_err:.1e})")
-        if n.rows_unmapped:
-            ev += f"; {n.rows_unmapped:,} rows without tapped logits"
-        return Rule("normalization", PASS, ev + (f"; {sweep_ev}" if sweep_ev else ""), d)
-    if f.sweeps:
-        lead = (f"{n.rows_bad:,} rows where the adapter transforms the model's logits; " if n.rows_bad else
-                f"adapter {f.adapter or '?'} computes its own logits; ")
-        return Rule("normalization", PASS, lead + sweep_ev, d)
-    why = f" (run with {f.sweep_skipped})" if f.sweep_skipped and f.sweep_skipped.startswith("--") else (
-        f" ({f.sweep_skipped})" if f.sweep_skipped else "")
-    if n.rows_bad:
-        w = n.worst
-        at = f" at t={w[0] + 1}: {w[1]:.4f} vs {w[2]:.4f}" if w else ""
-        return Rule("normalization", NOT_CHECKED,
-                    f"reported NLL is not -log softmax of the tapped logits at {n.rows_bad:,} rows{at}: the adapter "
-                    f"transforms them; no vocabulary sweep{why}", d)
-    return Rule("normalization", NOT_CHECKED,
-                f"adapter {f.adapter or '?'} computes its logits outside compute_logits/forward_logits: no row to "
-                f"check; no vocabulary sweep{why}", d)
+    d = {**n.as_dict(), "reported_run_rows": f.norm_report_rows, "adapter": f.adapter}
+    bad = [v for v in f.violations if v.kind in ("short_rows", "non_finite")]
+    if bad:
+        return Rule("normalization", FAIL, f"{bad[0].message} ({len(bad)} event(s))", d)
+    if not n.rows_checked:
+        return Rule("normalization", NOT_CHECKED, "no row was scored", d)
+    return Rule("normalization", PASS,
+                f"{f.norm_report_rows:,} rows in the reported run ({n.rows_checked:,} in all runs): NLL = "
+                f"logsumexp - z[y] computed by the session over all {n.vocab_size} ids", d)
+
+
+def rule_targets_after_scoring(f: Facts) -> Rule:
+    """Targets read from a batch before it was scored."""
+    bad = [v for v in f.violations if v.kind == "read_unscored_targets"]
+    if bad:
+        return Rule("targets_after_scoring", FAIL, f"{bad[0].message} ({len(bad)} event(s))",
+                    {"events": [v.message for v in bad[:10]]})
+    if not f.ledgers:
+        return Rule("targets_after_scoring", NOT_CHECKED, "no eval session ran", {})
+    return Rule("targets_after_scoring", PASS, "no batch's targets read before it was scored, in any run", {})
 
 
 def rule_score_before_update(f: Facts) -> Rule:
@@ -208,8 +227,6 @@ def rule_score_before_update(f: Facts) -> Rule:
     if not f.ledgers:
         return Rule("score_before_update", NOT_CHECKED, "no eval ledger", d)
     lab, a = f.ledgers[0]
-    if a.ranks > 1:
-        lab = f"{lab}, {a.ranks} ranks"
     if a.updates:
         ev = (f"{a.scores:,} score / {a.updates:,} update events ({lab}): every update read only scored targets "
               f"and preceded only later targets' scores")
@@ -223,28 +240,24 @@ def rule_scored_once(f: Facts) -> Rule:
     twice = [v for v in f.violations if v.kind == "scored_twice"]
     if twice:
         return Rule("scored_once", FAIL, f"{twice[0].message} (adapter aborted)", {"errors": [v.message for v in twice]})
-    if f.coverage is not None:
-        cov = np.asarray(f.coverage)
-        never, multi = int((cov == 0).sum()), int((cov > 1).sum())
-        d = {"targets": int(cov.size), "never": never, "multiple": multi}
-        if never or multi:
-            parts = []
-            if never:
-                parts.append(f"{never:,} targets never scored (first t={int(np.argmax(cov == 0)) + 1})")
-            if multi:
-                parts.append(f"{multi:,} scored more than once (first t={int(np.argmax(cov > 1)) + 1})")
-            return Rule("scored_once", FAIL, "; ".join(parts) + f" of {cov.size:,}", d)
-        return Rule("scored_once", PASS, f"{cov.size:,} targets, each scored exactly once", d)
-    if f.coverage_ok is not None:
-        n = f"{f.num_targets:,} targets" if f.num_targets else "every target"
-        if f.coverage_ok:
-            return Rule("scored_once", PASS, f"{n} scored exactly once (result.json)", {})
-        return Rule("scored_once", FAIL, "result.json: coverage is not exactly 1 for every target", {})
-    return Rule("scored_once", NOT_CHECKED, "no coverage record", {})
+    if f.coverage is None:
+        return Rule("scored_once", NOT_CHECKED, "no coverage record", {})
+    cov = np.asarray(f.coverage)
+    never, multi = int((cov == 0).sum()), int((cov > 1).sum())
+    d = {"targets": int(cov.size), "never": never, "multiple": multi}
+    if never or multi:
+        parts = []
+        if never:
+            parts.append(f"{never:,} targets never scored (first t={int(np.argmax(cov == 0)) + 1})")
+        if multi:
+            parts.append(f"{multi:,} scored more than once (first t={int(np.argmax(cov > 1)) + 1})")
+        return Rule("scored_once", FAIL, "; ".join(parts) + f" of {cov.size:,}", d)
+    return Rule("scored_once", PASS, f"{cov.size:,} targets, each scored exactly once", d)
 
 
 def rule_no_validation(f: Facts) -> Rule:
-    """Validation reads outside the eval session, unrecorded loads, declared trains-on-val."""
+    """Validation reads outside the eval session: declared reads, unrecorded loads, file opens of
+    validation shards (any phase, any run), declared trains-on-val."""
     parts = []
     groups = Counter((r.get("phase", "?"), r.get("plugin") or _plugin_from_reason(r.get("reason", ""))) for r in f.reads)
     for (phase, plugin), k in groups.items():
@@ -252,14 +265,22 @@ def rule_no_validation(f: Facts) -> Rule:
     loads = Counter((r.get("phase", "?"), r.get("plugin", "?")) for r in f.unrecorded_loads)
     for (phase, plugin), k in loads.items():
         parts.append(f"{k} unrecorded load{'s' if k > 1 else ''} of the validation stream in phase {phase}: {plugin}")
+    opens = Counter((e.get("phase", "?"), e.get("plugin") or "?") for e in f.opens
+                    if e.get("kind") == "val" and not e.get("sanctioned"))
+    for (phase, plugin), k in opens.items():
+        parts.append(f"{k} open{'s' if k > 1 else ''} of a validation shard file outside the eval session in phase "
+                     f"{phase}: {plugin}")
     declared = sorted(n for n, t in f.tracks.items() if t == "trains-on-val")
     if declared:
         parts.append(f"declared trains-on-val: {', '.join(declared)}")
-    d = {"reads": f.reads, "unrecorded_loads": f.unrecorded_loads, "declared": declared}
+    d = {"reads": f.reads, "unrecorded_loads": f.unrecorded_loads, "declared": declared,
+         "opens": [e for e in f.opens if e.get("kind") == "val" and not e.get("sanctioned")][:20]}
     if parts:
         return Rule("no_validation_before_scoring", FAIL, "; ".join(parts), d)
+    n_open = sum(1 for e in f.opens if e.get("kind") == "val")
     return Rule("no_validation_before_scoring", PASS,
-                "no read of validation data outside the eval session; no plugin declares trains-on-val", d)
+                f"no read or file open of validation data outside the eval session ({n_open} sanctioned opens by the "
+                f"session's own load); no plugin declares trains-on-val", d)
 
 
 def _plugin_from_reason(reason: str) -> str:
@@ -267,6 +288,62 @@ def _plugin_from_reason(reason: str) -> str:
     reason with it by convention ("prequant-ttt: ...")."""
     head = (reason or "").split(":")[0].strip()
     return head or "?"
+
+
+def rule_document_overlap(f: Facts) -> Rule:
+    """Validation documents also present in the training shards."""
+    if f.overlap is None:
+        return Rule("document_overlap", NOT_CHECKED, f.overlap_skipped or "documents not hashed", {})
+    o = f.overlap
+    d = {**o.as_dict(), "fail_fraction": OVERLAP_FAIL_FRACTION}
+    frac = o.shared_tokens / max(1, o.val_tokens)
+    if o.shared:
+        ev = (f"{o.shared:,} of {o.val_docs:,} validation documents ({o.shared_tokens:,} of {o.val_tokens:,} tokens, "
+              f"{100 * frac:.2f}%) are also in the {o.shards} training shards (first: document {o.examples[0]})")
+        if frac > OVERLAP_FAIL_FRACTION:
+            return Rule("document_overlap", FAIL, ev, d)
+        return Rule("document_overlap", PASS, ev + f": under {100 * OVERLAP_FAIL_FRACTION:g}% of the tokens", d)
+    return Rule("document_overlap", PASS,
+                f"{o.val_docs:,} validation documents, none among the {o.train_docs:,} documents of {o.shards} "
+                f"training shards (BLAKE2b of token ids)", d)
+
+
+def rule_document_independence(f: Facts) -> Rule:
+    """For recipes that declare document-independent evaluation: no score of another document
+    moved in any cut (both directions: later documents included)."""
+    if not f.document_independent:
+        return Rule("document_independence", NOT_CLAIMED, "the recipe does not declare document-independent eval", {})
+    if f.flip is None or not f.flip.probes:
+        return Rule("document_independence", NOT_CHECKED, "no flip run", {})
+    bad = [p for p in f.flip.probes if p.doc_moved]
+    checked = sum(p.doc_checked for p in f.flip.probes)
+    if bad:
+        return Rule("document_independence", FAIL, _doc_text(bad[0]) + f"; {len(bad)} cuts", {})
+    return Rule("document_independence", PASS,
+                f"{checked:,} scores of unchanged documents compared over {len(f.flip.probes)} cuts: none moved", {})
+
+
+def rule_train_data_after_clock(f: Facts) -> Rule:
+    """Training data at eval time fails; after the training loop, it must fit the training clock."""
+    at_eval = [e for e in f.opens if e.get("kind") == "train" and e.get("phase") in ("eval", "load")]
+    post = [e for e in f.opens if e.get("kind") == "train" and e.get("phase") in POST_TRAIN_PHASES
+            and e.get("run") == "report"]
+    d = {"eval_opens": at_eval[:10], "post_train_opens": post[:10], "train_seconds": f.train_seconds,
+         "post_train_seconds": f.post_train_seconds, "limit_s": f.train_limit_s}
+    if at_eval:
+        e = at_eval[0]
+        return Rule("train_data_after_clock", FAIL,
+                    f"{len(at_eval)} open(s) of training shards at eval time ({e.get('plugin') or '?'}, {e.get('file')})", d)
+    if not post:
+        return Rule("train_data_after_clock", PASS, "no training data opened after the training loop", d)
+    phases = sorted({e["phase"] for e in post})
+    used = (f.train_seconds or 0.0) + (f.post_train_seconds or 0.0)
+    ev = (f"training data opened after the loop ({', '.join(phases)}): loop {f.train_seconds or 0:.1f} s + "
+          f"post-training {f.post_train_seconds or 0:.1f} s = {used:.1f} s")
+    if not judged_hardware(f.device, f.world_size):
+        return Rule("train_data_after_clock", NOT_JUDGED, ev + f" on {f.device} x{f.world_size}: judged on 8xH100 only", d)
+    ok = used <= f.train_limit_s
+    return Rule("train_data_after_clock", PASS if ok else FAIL, ev + f" {'<=' if ok else '>'} {f.train_limit_s:.0f} s", d)
 
 
 def rule_artifact_cap(f: Facts) -> Rule:
@@ -293,15 +370,31 @@ def _clock(rule: str, what: str, seconds: Optional[float], limit: float, f: Fact
     return Rule(rule, PASS if ok else FAIL, f"{what} {seconds:.1f} s on {hw} {'<=' if ok else '>'} {limit:.0f} s", d)
 
 
+def _not_checked_fails(rule: Rule, exempt: dict[str, str]) -> Rule:
+    """A rule not checked fails, unless the recipe declares why it cannot apply."""
+    if rule.verdict != NOT_CHECKED:
+        return rule
+    if rule.id in exempt:
+        return Rule(rule.id, NOT_CHECKED, f"{rule.evidence} (declared: {exempt[rule.id]})", rule.details)
+    return Rule(rule.id, FAIL, f"not checked: {rule.evidence} (declare why in [check.exempt] if it cannot apply)",
+                rule.details)
+
+
 def decide(f: Facts) -> list[Rule]:
     """Every rule's verdict, in table order."""
-    return [
+    rules = [
         rule_causality(f),
+        rule_audit_reproduces(f),
         rule_normalization(f),
+        rule_targets_after_scoring(f),
         rule_score_before_update(f),
         rule_scored_once(f),
         rule_no_validation(f),
+        rule_document_overlap(f),
+        rule_document_independence(f),
+        rule_train_data_after_clock(f),
         rule_artifact_cap(f),
         _clock("train_clock", "train", f.train_seconds, TRAIN_LIMIT_S, f),
         _clock("eval_clock", "eval", f.eval_seconds, EVAL_LIMIT_S, f),
     ]
+    return [_not_checked_fails(r, f.exempt) for r in rules]

@@ -1,41 +1,38 @@
-"""The flip test (PR #1240 generalized, techniques.md §11.2) over any black box ``E``.
+"""The flip test (PR #1240 generalized, techniques.md §11.2) over audit runs on disk.
 
-``E(stream, watch) -> Outcome`` runs a post-training pipeline on a validation stream and returns
-the NLL of every target (NaN where unscored) plus, for the ``watch`` target indices where it can,
-the full log-softmax row. The test:
+Each audit run scores the whole stream with the tokens of one ``Cut`` changed on disk
+(``golf_core.check.probes``). Against the unflipped base run of the same batch geometry:
 
-1. ``base = E(x)`` and ``base2 = E(x)``: the noise floor ``eps = max |base - base2|``; the
-   tolerance is ``max(safety * eps, floor)`` (safety 10, floor 1e-6).
-2. For every probe ``j``: ``x' = x`` with token ``j`` changed to another valid id; ``out = E(x')``.
-   A violation is any target at position ``t < j`` whose NLL moved by more than the tolerance,
-   or the original token's log-probability at ``t = j`` (when both runs have that row).
+* every target at ``t < j`` (target index ``< j - 1``) must keep its NLL within its tolerance;
+* the whole predicted row at ``t = j`` (the distribution of token ``j``: target index ``j - 1``)
+  must keep every log-probability within tolerance;
+* for a recipe that declares document-independent evaluation, every target of a document none
+  of whose tokens up to it changed must keep its NLL, wherever it lies.
 
-Positions are token positions (``golf_core.check.probes``); the session's target index is
-``t - 1``.
+Tolerance is per target: ``min(cap, max(floor, safety * noise_t))`` with ``noise_t`` the
+difference between the reported run and its repeat at that target; the cap is absolute, so an
+adapter that adds noise of its own cannot widen the tolerance over a leak (noise above the cap
+is a failure to reproduce the run, judged on its own).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
-import torch
 
-from .probes import Probe
+from .probes import Cut
 
 SAFETY = 10.0
 FLOOR = 1e-6
+#: The largest tolerance any target gets, nats.
+CAP = 1e-4
 
 
 @dataclass
 class Outcome:
-    """What one run of the black box gives back.
-
-    nll: float64 per target index (NaN = not scored); coverage: times each target was scored;
-    rows: target index -> log-softmax row (only watched rows the run could read); aborted: the
-    legality error that stopped the adapter, if any; info: anything else the driver keeps
-    (ledger, reads, byte counts, timings).
-    """
+    """One audit run: nll (float64 per target, NaN = not scored), coverage, watched rows
+    (target index -> log-softmax row), the legality error that stopped the adapter, and info."""
 
     nll: np.ndarray
     coverage: np.ndarray
@@ -44,140 +41,126 @@ class Outcome:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+def per_target_tolerance(a: np.ndarray, b: np.ndarray, safety: float = SAFETY, floor: float = FLOOR,
+                         cap: float = CAP) -> np.ndarray:
+    """``min(cap, max(floor, safety * |a - b|))`` per target (cap where either is NaN)."""
+    d = np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))
+    tol = np.minimum(cap, np.maximum(floor, safety * d))
+    tol[~np.isfinite(d)] = cap
+    return tol
+
+
 @dataclass
 class ProbeResult:
-    """The comparison for one probe.
+    """One cut compared with its base: targets checked and moved before the cut, the row at the
+    cut, targets checked and moved in untouched documents (document-independent recipes)."""
 
-    checked: targets at t < j compared; moved: how many moved beyond the tolerance; max_delta
-    and worst_t: the largest move and its position; row_checked / row_delta: the t = j
-    comparison of the original token's log-probability (when both rows exist); aborted: the
-    variant's legality error, if any.
-    """
-
-    probe: Probe
-    old_token: int
-    new_token: int
+    cut: Cut
     checked: int = 0
     moved: int = 0
     max_delta: float = 0.0
     worst_t: Optional[int] = None
     row_checked: bool = False
     row_delta: Optional[float] = None
+    doc_checked: int = 0
+    doc_moved: int = 0
+    doc_worst_t: Optional[int] = None
+    doc_max_delta: float = 0.0
     aborted: Optional[str] = None
 
     @property
     def violated(self) -> bool:
-        """True when anything at t <= j moved beyond the tolerance (or the variant aborted)."""
-        return self.moved > 0 or self.aborted is not None
+        """True when anything that must not move moved (or the run aborted)."""
+        return self.moved > 0 or self.doc_moved > 0 or self.aborted is not None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for compliance.json."""
-        return {"j": self.probe.j, "kind": self.probe.kind, "old_token": self.old_token, "new_token": self.new_token,
-                "checked": self.checked, "moved": self.moved, "max_delta": _finite(self.max_delta),
-                "worst_t": self.worst_t, "row_checked": self.row_checked, "row_delta": self.row_delta,
+        return {**self.cut.as_dict(), "checked": self.checked, "moved": self.moved,
+                "max_delta": _finite(self.max_delta), "worst_t": self.worst_t, "row_checked": self.row_checked,
+                "row_delta": self.row_delta, "doc_checked": self.doc_checked, "doc_moved": self.doc_moved,
+                "doc_worst_t": self.doc_worst_t, "doc_max_delta": _finite(self.doc_max_delta),
                 "aborted": self.aborted, "violated": self.violated}
-
-
-@dataclass
-class FlipReport:
-    """The flip test's result: noise, tolerance, and one ProbeResult per probe."""
-
-    num_targets: int
-    noise: float
-    tolerance: float
-    probes: list[ProbeResult] = field(default_factory=list)
-    note: str = ""
-
-    @property
-    def violations(self) -> list[ProbeResult]:
-        """The probes that moved something at t <= j."""
-        return [p for p in self.probes if p.violated]
-
-    @property
-    def ok(self) -> bool:
-        """True when no probe found a violation."""
-        return not self.violations
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain data for compliance.json."""
-        return {"num_targets": self.num_targets, "noise": _finite(self.noise), "tolerance": _finite(self.tolerance),
-                "probes": [p.as_dict() for p in self.probes], "note": self.note,
-                "checked": sum(p.checked for p in self.probes), "moved": sum(p.moved for p in self.probes)}
 
 
 def _finite(x: float) -> Optional[float]:
     return float(x) if np.isfinite(x) else None
 
 
-def noise_floor(a: np.ndarray, b: np.ndarray) -> float:
-    """max |a - b| over targets both runs scored; inf when they scored different targets."""
+def compare(base: Outcome, variant: Outcome, cut: Cut, tol: np.ndarray,
+            doc_of_target: Optional[np.ndarray] = None) -> ProbeResult:
+    """Compare a cut's run with its base (see the module docstring)."""
+    res = ProbeResult(cut, aborted=variant.aborted)
+    k = cut.j - 1
+    a, b = base.nll, variant.nll
     fa, fb = np.isfinite(a), np.isfinite(b)
-    if not np.array_equal(fa, fb):
-        return float("inf")
-    if not fa.any():
-        return 0.0
-    return float(np.max(np.abs(a[fa] - b[fa])))
-
-
-def tolerance(noise: float, safety: float = SAFETY, floor: float = FLOOR) -> float:
-    """``max(safety * noise, floor)``."""
-    return max(safety * noise, floor) if np.isfinite(noise) else float("inf")
-
-
-def flipped(stream: torch.Tensor, j: int, vocab_size: int, rng: np.random.Generator) -> tuple[torch.Tensor, int, int]:
-    """``stream`` with token ``j`` replaced by a different id in ``[0, vocab_size)``."""
-    out = stream.clone()
-    old = int(out[j])
-    new = (old + 1 + int(rng.integers(0, vocab_size - 1))) % vocab_size
-    out[j] = new
-    return out, old, new
-
-
-def compare(base: Outcome, variant: Outcome, probe: Probe, old: int, new: int, tol: float) -> ProbeResult:
-    """Compare a flipped run with the base: targets at t < j (indices < j - 1) by NLL, and the
-    original token's log-probability at t = j (index j - 1) when both runs kept that row."""
-    res = ProbeResult(probe, old, new, aborted=variant.aborted)
-    k = probe.j - 1                     # target indices [0, k) are the positions t < j
-    a, b = base.nll[:k], variant.nll[:k]
-    fa, fb = np.isfinite(a), np.isfinite(b)
+    delta = np.zeros_like(a)
     both = fa & fb
-    delta = np.zeros(k, dtype=np.float64)
     delta[both] = np.abs(a[both] - b[both])
-    delta[fa != fb] = np.inf            # scored in one run only
-    res.checked = int((fa | fb).sum())
+    delta[fa != fb] = np.inf
     moved = delta > tol
-    res.moved = int(moved.sum())
-    if k and res.checked:
-        i = int(np.argmax(delta))
+    pre = slice(0, k)
+    res.checked = int((fa | fb)[pre].sum())
+    res.moved = int(moved[pre].sum())
+    if k > 0 and res.checked:
+        i = int(np.argmax(delta[pre]))
         res.max_delta, res.worst_t = float(delta[i]), i + 1
     ra, rb = base.rows.get(k), variant.rows.get(k)
-    if ra is not None and rb is not None:
+    if ra is not None and rb is not None and ra.shape == rb.shape:
         res.row_checked = True
-        res.row_delta = float(abs(ra[old] - rb[old]))
+        res.row_delta = float(np.max(np.abs(ra - rb)))
         res.checked += 1
-        if res.row_delta > tol:
+        if res.row_delta > tol[k]:
             res.moved += 1
             if res.row_delta > res.max_delta:
-                res.max_delta, res.worst_t = res.row_delta, probe.j
+                res.max_delta, res.worst_t = res.row_delta, cut.j
+    if doc_of_target is not None:
+        free = np.ones(a.shape[0], dtype=bool)
+        free[:k] = False                      # already judged above
+        for p in cut.flips:
+            d = doc_of_target[min(p - 1, len(doc_of_target) - 1)]
+            touched = doc_of_target == d
+            if p < len(doc_of_target):       # a flipped BOS joins the document it starts
+                touched |= doc_of_target == doc_of_target[p]
+            free &= ~(touched & (np.arange(a.shape[0]) >= p - 1))
+        res.doc_checked = int(((fa | fb) & free).sum())
+        res.doc_moved = int((moved & free).sum())
+        if res.doc_moved:
+            dd = np.where(free, delta, 0.0)
+            i = int(np.argmax(dd))
+            res.doc_max_delta, res.doc_worst_t = float(dd[i]), i + 1
     return res
 
 
-def run_flip(run: Callable[[torch.Tensor, Sequence[int]], Outcome], stream: torch.Tensor, probes: Iterable[Probe],
-             vocab_size: int, *, base: Outcome, base2: Outcome, seed: int = 0, safety: float = SAFETY,
-             floor: float = FLOOR, progress: Optional[Callable[[str], None]] = None) -> FlipReport:
-    """Run every probe through ``run(stream, watch)`` and compare with ``base2`` (the repeat run,
-    which kept the watched rows); the tolerance comes from ``base`` vs ``base2``."""
-    noise = noise_floor(base.nll, base2.nll)
-    tol = tolerance(noise, safety, floor)
-    rep = FlipReport(num_targets=int(stream.numel()) - 1, noise=noise, tolerance=tol)
-    if not np.isfinite(noise):
-        rep.note = "the two identical runs scored different targets"
-    rng = np.random.default_rng(seed)
-    for p in probes:
-        x, old, new = flipped(stream, p.j, vocab_size, rng)
-        out = run(x, [p.j - 1])
-        r = compare(base2, out, p, old, new, tol)
-        rep.probes.append(r)
-        if progress is not None:
-            progress(f"check: flip j={p.j} ({p.kind}) moved:{r.moved}/{r.checked} max:{r.max_delta:.3g}")
-    return rep
+@dataclass
+class FlipReport:
+    """The flip test: tolerance summary, per-cut results, seeds and geometries."""
+
+    num_targets: int
+    tolerance: dict[str, Any]
+    probes: list[ProbeResult] = field(default_factory=list)
+    seed: int = 0
+    geometries: dict[str, int] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def violations(self) -> list[ProbeResult]:
+        """The cuts where something moved that must not."""
+        return [p for p in self.probes if p.violated]
+
+    @property
+    def flips(self) -> int:
+        """Flipped positions over all cuts (the probes)."""
+        return sum(len(p.cut.flips) for p in self.probes)
+
+    @property
+    def ok(self) -> bool:
+        """True when no cut found a violation."""
+        return not self.violations
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for compliance.json."""
+        return {"num_targets": self.num_targets, "seed": self.seed, "geometries": self.geometries,
+                "tolerance": self.tolerance, "cuts": [p.as_dict() for p in self.probes], "probes": self.flips,
+                "checked": sum(p.checked for p in self.probes), "moved": sum(p.moved for p in self.probes),
+                "doc_checked": sum(p.doc_checked for p in self.probes),
+                "doc_moved": sum(p.doc_moved for p in self.probes), "note": self.note}

@@ -3,7 +3,8 @@
 From trained weights: the run driver (``golf_core.run.Run``) loads them into a fresh model, runs
 the ``golf_pre_quant`` transforms (each plugin's validation reads attributed to it) and writes
 the artifact (quantize, compress) to a scratch file; it decodes it into a fresh model, and the
-eval adapter (or the core's scorer) scores the stream through an ``AuditSession``. Every consumer of validation tokens sees
+eval adapter (or the core's scorer) scores the stream through an ``AuditSession``. ``eval_seconds`` is the whole eval phase,
+from reading the artifact (decompression) through any warm-up to the last score. Every consumer of validation tokens sees
 the given stream (``StreamContext``). From an artifact only (a run directory without trained
 weights): just the decode and the scoring.
 
@@ -25,7 +26,8 @@ from ..errors import LegalityError
 from ..rundir import RunLog
 from ..stash import Stash
 from .flip import Outcome
-from .session import AuditSession, LogitTap, NormStats
+from .opens import sanctioned
+from .session import AuditSession, NormStats
 from .stream import StreamContext, copy_stash
 
 
@@ -126,6 +128,7 @@ class PostTraining:
         if self.whole and not reuse_artifact:
             vctx = StreamContext.derive(self.ctx, stream, stash=copy_stash(self.trained.stash), log=log,
                                         keep_out_dir=log is not None)
+            self.last_ctx = vctx
             seed_everything(recipe.train.seed)
             path = Path(artifact_path) if artifact_path is not None else self.work_dir / "artifact.bin"
             t0 = time.time()
@@ -139,6 +142,7 @@ class PostTraining:
                 raise ValueError("no artifact to reuse yet")
             stash = copy_stash(self.post_stash) if self.post_stash is not None else Stash()
             vctx = StreamContext.derive(self.ctx, stream, stash=stash, log=log, keep_out_dir=log is not None)
+            self.last_ctx = vctx
             seed_everything(recipe.train.seed)
             info["reused_artifact"] = True
             path = self.artifact
@@ -162,21 +166,24 @@ class PostTraining:
 
         run = Run(vctx)
         aborted: Optional[str] = None
-        model = run.load_artifact(path)
-        tap = LogitTap(model)
-        tokens = vctx.eval_stream()
-        session = make_session(vctx, vctx.recipe.eval.stride, tokens=tokens, session_class=AuditSession, tap=tap,
-                               watch=watch)
         adapter = (vctx.plugins.providers("golf_eval_adapt") or [None])[0]
-        t0 = time.time()
+        t0 = time.time()     # the eval clock: decode, any warm-up and every score
+        with sanctioned():
+            tokens = vctx.eval_stream()
+        session = make_session(vctx, vctx.recipe.eval.stride, tokens=tokens, session_class=AuditSession, watch=watch)
+        del tokens
+        run.load_artifact(path)
         try:
             run.eval(session)
         except LegalityError as e:
             aborted = f"{adapter or 'core scorer'}: {e}"
+        except Exception as e:  # noqa: BLE001 - an adapter that breaks under the session is judged, not crashed on
+            session._violation("adapter_error", f"{adapter or 'core scorer'}: {type(e).__name__}: {e}")
+            aborted = f"{adapter or 'core scorer'}: {type(e).__name__}: {e}"
         info["eval_seconds"] = time.time() - t0
         nll, cov = _gather_nll(vctx, session)
         gathered = _gather_objects(vctx, {"ledger": list(session.ledger), "rows": session.watch_rows,
-                                          "norm": session.norm, "violations": list(session.violations),
+                                          "norm": session.norm, "violations": session.violation_list(),
                                           "aborted": aborted})
         rows: dict[int, np.ndarray] = {}
         norm = NormStats()
@@ -187,6 +194,6 @@ class PostTraining:
             violations += g["violations"]
             aborted = aborted or g["aborted"]
         info.update(ledgers={r: g["ledger"] for r, g in enumerate(gathered)}, norm=norm, violations=violations,
-                    adapter=adapter, tap=list(tap.attached), num_targets=int(tokens.numel()) - 1)
+                    adapter=adapter, num_targets=int(session.total_targets), batch_seqs=session.batch_seqs)
         info["result"] = session.result()
         return Outcome(nll=nll, coverage=cov, rows=rows, aborted=aborted, info=info)

@@ -1,105 +1,125 @@
-"""Where the flip test flips a token (techniques.md §11.2, "probe placement matters").
+"""Where the flip test cuts and flips (token positions ``j`` of the validation stream; the
+session's target index of position ``t`` is ``t - 1``).
 
-Positions are token positions of the validation stream ``x[0..N]``: the target at position
-``t`` is token ``x[t]`` predicted from ``x[0..t-1]`` (the session's target index ``t - 1``).
-Flipping token ``j`` may move every target at ``t > j``; no target at ``t < j`` may move, and the
-log-probability of the *original* token at ``t = j`` may not move either.
+One audit run per *cut* ``c``: tokens at ``c`` and at many positions after it (the run's
+*flips*) are changed on disk; every score at ``t < c`` must stay within tolerance, and the whole
+predicted row at ``t = c`` (the distribution of token ``c``) must not move. So one run tests
+every earlier score against a dense set of later changes, and every flipped position is a probe.
 
-Probes come from the base run's own ledger, so they sit where an adapter's state changes:
+Cuts and flips are drawn, with a seed, from the stream's boundaries, each taken at offsets -1,
+0, +1 (a leak that fires only at an edge is exercised at the edge):
 
-* ``batch-inner``: the middle of the scored block of a window that is neither the stream's first
-  nor its batch's last (its targets are context of later windows of the same batch: catches state
-  shared across a batch, #1306's batch-shared delta; and earlier targets of its own window are
-  scored with it: catches #1229's scored-position delta);
-* ``chunk-next``: the first target after an update's chunk (an update reading one token too far);
-* ``batch-last``: the last target of a batch (state fitted on the batch's scored positions, #1229);
-* ``rank``: the first target of each later rank's share, and the last of the rank before;
-* ``chunk-last``: the last target of an updated chunk;
-* ``batch-first``: the first target of a batch (state carried over from earlier batches);
-* ``random``: uniform over ``[2, N]``, seeded.
+* ``window``: first and last scored target of every window;
+* ``batch``: first target of every batch of windows, for every batch geometry audited;
+* ``chunk``: first target after, and last target of, every adaptation chunk (the run's
+  ``update`` events; TTT phases are chunks too);
+* ``document``: every BOS token (cuts take the token after it, the BOS itself and the end of the
+  previous document in turn);
+* ``rank``: the first target of each of the 8 ranks' shares of the challenge's hardware;
+* ``late``: the last tenth of the stream; ``random``: uniform over the stream.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-#: Probe kinds in the order they are taken when ``max_probes`` is small.
-PRIORITY = ("batch-inner", "chunk-next", "batch-last", "rank", "chunk-last", "batch-first", "random")
+KINDS = ("window", "batch", "chunk", "document", "rank", "late", "random")
+#: The order cut kinds are taken in (round-robin, kinds without positions skipped).
+ROUND = ("document", "chunk", "batch", "window", "late", "document", "rank", "random", "chunk", "window",
+         "document", "batch")
 
 
 @dataclass(frozen=True)
-class Probe:
-    """Flip token ``j``; ``kind`` says why this position (see the module docstring)."""
+class Cut:
+    """One audit run: flip ``flips`` (token positions, the first is the cut ``j``), at batch
+    geometry ``geometry``; ``kind`` says why ``j``."""
 
     j: int
     kind: str
+    geometry: str
+    flips: tuple[int, ...]
+
+    def as_dict(self) -> dict:
+        """Plain data for compliance.json."""
+        return {"j": self.j, "kind": self.kind, "geometry": self.geometry, "flips": len(self.flips),
+                "flip_positions": list(self.flips)}
 
 
-def _middle(items: Sequence[Any]) -> Optional[Any]:
-    """The item a third of the way in (never the very first when there are two or more)."""
-    if not items:
-        return None
-    return items[min(len(items) - 1, max(1, len(items) // 3))]
+def boundaries(num_targets: int, window_lo: Sequence[int], window_hi: Sequence[int],
+               batch_windows: Iterable[int] = (), updates: Sequence[Sequence[int]] = (),
+               bos_positions: Sequence[int] = (), ranks: int = 8) -> dict[str, list[int]]:
+    """Boundary token positions by kind (see the module docstring), each within ``[1, N]``.
 
-
-def _inner_target(batch: tuple[int, int], windows: Optional[Sequence[tuple[int, int]]], stride: int) -> int:
-    lo, hi = batch
-    if windows:
-        inside = [w for w in windows if lo <= w[0] and w[1] <= hi and w[1] > w[0]]
-        cands = [w for w in inside[:-1] if w[0] > 0] or inside[:-1] or inside
-        if cands:
-            a, b = cands[len(cands) // 2]
-            return a + max(1, (b - a) // 2) if b - a > 1 else a
-    block = min(stride, hi - lo)
-    return lo + max(1, block // 2)
-
-
-def choose_probes(num_targets: int, score_events: Sequence[dict[str, Any]],
-                  update_events: Sequence[dict[str, Any]] = (), rank_first_targets: Iterable[int] = (),
-                  stride: int = 1, max_probes: int = 8, seed: int = 0,
-                  windows: Optional[Sequence[tuple[int, int]]] = None) -> list[Probe]:
-    """Up to ``max_probes`` distinct probes for a stream of ``num_targets`` targets.
-
-    :param score_events: the base run's ``score`` ledger events (``targets`` = [lo, hi) of
-        target indices), in order; a batch of windows scores one range.
-    :param update_events: its ``update`` events.
-    :param rank_first_targets: first target index of every rank's share after rank 0.
-    :param stride: the eval stride (targets a window scores past the first window).
-    :param windows: every window's scored targets ``(lo, hi)``, in order (the schedule's); without
-        them the inner probe sits half a stride into the batch.
+    :param window_lo / window_hi: every window's scored targets ``[lo, hi)``, in order.
+    :param batch_windows: windows per batch of each audited geometry.
+    :param updates: the run's update ranges ``[lo, hi)`` of target indices.
+    :param bos_positions: token positions of document starts.
     """
     n = int(num_targets)
-    cands: dict[str, list[int]] = {k: [] for k in PRIORITY}
-    batches = [tuple(int(x) for x in ev["targets"]) for ev in score_events if ev["targets"][1] > ev["targets"][0]]
-    multi = [b for b in batches if b[1] - b[0] > stride]
-    mid = _middle(multi) or _middle(batches)
-    if mid is not None:
-        lo, hi = mid
-        cands["batch-inner"].append(_inner_target(mid, windows, stride) + 1)
-        cands["batch-last"].append(hi)                            # target hi - 1
-        cands["batch-first"].append(lo + 1)                       # target lo
-    for ev in list(update_events)[:2]:
-        lo, hi = (int(x) for x in ev["targets"])
-        cands["chunk-next"].append(hi + 1)                        # target hi: first after the chunk
-        cands["chunk-last"].append(hi)                            # target hi - 1
-    for t in rank_first_targets:
-        cands["rank"] += [int(t) + 1, int(t)]
+    lo, hi = np.asarray(window_lo, dtype=np.int64), np.asarray(window_hi, dtype=np.int64)
+    out: dict[str, list[int]] = {k: [] for k in KINDS}
+    out["window"] = sorted(set((lo + 1).tolist()) | set(hi.tolist()))
+    for w in batch_windows:
+        out["batch"] += (lo[:: max(1, int(w))] + 1).tolist()
+    for a, b in updates:
+        out["chunk"] += [int(b) + 1, int(b)]
+    out["document"] = [int(p) for p in bos_positions]
+    if len(lo):
+        share = -(-len(lo) // ranks)
+        out["rank"] = [int(lo[r * share]) + 1 for r in range(1, ranks) if r * share < len(lo)]
+    out["late"] = list(range(max(1, n - n // 10), n + 1))
+    out["random"] = list(range(1, n + 1))
+    return {k: sorted({p for p in v if 1 <= p <= n}) for k, v in out.items()}
+
+
+def _with_edges(points: Iterable[int], n: int) -> list[int]:
+    return sorted({q for p in points for q in (p - 1, p, p + 1) if 1 <= q <= n})
+
+
+def plan_cuts(num_targets: int, bounds: Mapping[str, Sequence[int]], geometries: Sequence[str], cuts_per: Sequence[int],
+              flips_per_cut: int, seed: int) -> list[Cut]:
+    """The cuts of every geometry: ``cuts_per[g]`` cuts for geometry ``geometries[g]``, their kinds
+    round-robin over the kinds that have positions (``ROUND``: document and chunk boundaries get
+    more), each cut with up to ``flips_per_cut`` flips after it: boundary positions (with edges)
+    first, then random."""
+    n = int(num_targets)
     rng = np.random.default_rng(seed)
-    if n >= 2:
-        cands["random"] = [int(v) for v in rng.integers(2, n + 1, size=4 * max(1, max_probes))]
-    out: list[Probe] = []
-    seen: set[int] = set()
-    # round-robin over kinds in priority order, so a small budget still covers every kind
-    rounds = max((len(v) for v in cands.values()), default=0)
-    for r in range(rounds):
-        for kind in PRIORITY:
-            if len(out) >= max_probes:
-                return out
-            if r < len(cands[kind]):
-                j = cands[kind][r]
-                if 2 <= j <= n and j not in seen:
-                    seen.add(j)
-                    out.append(Probe(j, kind))
+    order = [k for k in ROUND if bounds.get(k)]
+    edges = {k: _with_edges(bounds[k], n) if k not in ("late", "random") else list(bounds[k]) for k in order}
+    dense = sorted({p for k in order if k not in ("late", "random") for p in edges[k]})
+    used: set[tuple[int, str]] = set()
+    out: list[Cut] = []
+    seen: dict[str, int] = {}
+    for geo, count in zip(geometries, cuts_per):
+        for i in range(int(count)):
+            kind = order[i % len(order)] if order else "random"
+            m = seen[kind] = seen.get(kind, -1) + 1
+            cands = edges.get(kind) or list(range(1, n + 1))
+            if kind == "document":     # the token after BOS, the BOS, the end of the document before
+                off = (1, 0, -1)[m % 3]
+                cands = [p + off for p in bounds[kind] if 1 <= p + off <= n] or cands
+            j = int(cands[int(rng.integers(0, len(cands)))])
+            for _ in range(8):
+                if (j, geo) not in used:
+                    break
+                j = int(cands[int(rng.integers(0, len(cands)))])
+            used.add((j, geo))
+            after = [p for p in dense if p > j]
+            k = min(len(after), max(0, flips_per_cut - 1) * 3 // 4)
+            picked = set(rng.choice(after, size=k, replace=False).tolist()) if k else set()
+            while len(picked) < flips_per_cut - 1 and len(picked) < n - j:
+                picked.add(int(rng.integers(j + 1, n + 1)))
+            out.append(Cut(j, kind, geo, tuple([j] + sorted(picked))))
+    return out
+
+
+def flip_tokens(stream: np.ndarray, positions: Iterable[int], vocab_size: int, seed: int) -> dict[int, int]:
+    """A new id, different from the stream's, for every position (seeded)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for p in positions:
+        old = int(stream[p])
+        out[int(p)] = (old + 1 + int(rng.integers(0, vocab_size - 1))) % vocab_size
     return out

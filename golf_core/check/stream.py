@@ -52,9 +52,12 @@ class StreamContext(RunContext):
     def read_validation(self, reason: str) -> torch.Tensor:
         """As ``RunContext.read_validation`` (recorded), returning this context's stream; the
         record also names the plugin whose hook made the read."""
+        from .opens import sanctioned
+
         self._reading = True
         try:
-            tokens = super().read_validation(reason)
+            with sanctioned():   # a declared read: judged from validation_reads
+                tokens = super().read_validation(reason)
         finally:
             self._reading = False
         self.validation_reads[-1]["plugin"] = self.current_plugin or "?"

@@ -8,34 +8,39 @@ from pathlib import Path
 
 DESCRIPTION = """\
 Audit a recipe or a finished run against the challenge's rules and print one row per rule
-(pass / FAIL / not judged / not checked) with its evidence; write compliance.json; exit 1 when
-a rule fails.
+(pass / FAIL / not judged / n/a / not checked) with its evidence; write compliance.json; exit 1
+when a rule fails. A rule that is not checked fails unless the recipe declares why it cannot
+apply ([check.exempt] rule = "why").
 
-  causality                     the flip test: the post-training pipeline (pre-quant adaptation,
-                                calibration, quantization, eval-time adaptation, scoring) runs on a
-                                truncated validation stream twice as is (noise floor -> tolerance),
-                                then once per probe with token j changed; no score at t < j (nor
-                                log p of the original token at t = j) may move
-  normalization                 reported NLL = -log softmax over the whole vocabulary (logit tap on
-                                compute_logits/forward_logits); with --sweep, the sum over every
-                                token id of the scored p at one row (one eval run per id) = 1
-  score_before_update           the eval ledger: updates read scored targets only, and never
-                                precede the scoring of an earlier target
+The audit is the run: everything after training runs in fresh audit processes, each on its own
+copy of the dataset on disk: the reported run, a repeat of it, a base at a second batch geometry,
+and one run per flip-test cut, whose validation shards on disk hold the stream with the cut's
+tokens changed (shuffled over the processes, indistinguishable from the reported run).
+
+  causality                     no score before a cut, nor the full row at the cut, moves when the
+                                tokens from the cut on change on disk (per-target tolerance, capped)
+  audit_reproduces              the repeat reproduces every score; the artifact is identical in every run
+  normalization                 the session computes every NLL from the full row the adapter returns
+  targets_after_scoring         no batch.y read before the batch is scored
+  score_before_update           the eval ledger: updates read scored targets only
   scored_once                   coverage exactly 1 for every target
-  no_validation_before_scoring  validation reads outside the eval session, declared trains-on-val
+  no_validation_before_scoring  declared reads, unrecorded loads, file opens of validation shards
+  document_overlap              validation documents found in the training shards (hashes)
+  document_independence         for [check] document_independent = true: no other document's score moves
+  train_data_after_clock        training data opened at eval time, or after the loop past the clock
   artifact_cap                  code + model bytes <= 16,000,000
-  train_clock / eval_clock      600 s each, judged on 8xH100 only (elsewhere: not judged)
+  train_clock / eval_clock      600 s each, judged on 8xH100 only; eval counts decode and warm-up
 
 RECIPE: trains it (with --tiny: the tiny sizes, 6 steps and a 4,096-target validation stream),
-runs it, writes a run directory (--out) and checks it. RUN_DIR: reads resolved.toml, artifact.bin, result.json; with a checkpoint
-of the run's last step the flip test covers the whole post-training pipeline, else eval time.
+runs it, writes a run directory (--out) and checks it. RUN_DIR: reads resolved.toml, artifact.bin,
+result.json; with a checkpoint of the run's last step every phase after training re-runs, else eval time.
 """
 
 EXAMPLES = """\
 examples:
-  golf check recipes/pr1229.toml --tiny            fails causality (scored-position SLOT)
+  golf check recipes/pr1229.toml --tiny            fails causality and targets_after_scoring
   golf check runs/pr1394-seed1337                  audit a finished run
-  golf check pr1229 --tiny --sweep on              also fails normalization (sum of p != 1)
+  golf check pr1413 --tiny --cuts 20 --seed 7      more cuts, a fixed seed
 """
 
 
@@ -43,8 +48,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     """golf check: audit a recipe or a run directory; exit 1 when a rule fails."""
     from ..check import TINY_CHECK_OVERRIDES, CheckOptions, check_recipe, check_run_dir
 
-    opts = CheckOptions(probes=args.probes, flip_targets=args.flip_tokens, seed=args.seed,
-                        reuse_artifact=not args.full_pipeline, sweep=args.sweep, echo=not args.quiet)
+    opts = CheckOptions(cuts=args.cuts, cuts_b=args.cuts_b, whole_cuts=args.whole_cuts, flips=args.flips, seed=args.seed, cap=args.tol_cap,
+                        workers=args.workers, echo=not args.quiet)
     target = Path(args.target)
     if target.is_dir():
         if args.overrides or args.tiny:
@@ -75,15 +80,12 @@ def register(subparsers) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="RECIPE: override a value, TOML-typed (repeatable)")
     p.add_argument("--out", default=None, help="where the run files and compliance.json go (RUN_DIR: default the run directory)")
-    p.add_argument("--probes", type=int, default=8, help="flip-test probes (default 8)")
-    p.add_argument("--flip-tokens", type=int, default=None, metavar="N",
-                   help="targets in the flip test's truncated stream (default 8 eval windows, or 3 chunks "
-                        "when the adapter updates chunk by chunk)")
-    p.add_argument("--sweep", choices=("off", "auto", "on"), default="off",
-                   help="vocabulary sweep for normalization, one eval run per token id: off (default), "
-                        "auto = when the logit tap cannot verify it, on = always")
-    p.add_argument("--full-pipeline", action="store_true",
-                   help="re-run pre-quant and quantization for every probe even when nothing before scoring reads validation data")
-    p.add_argument("--seed", type=int, default=0, help="probe and flip-token seed")
+    p.add_argument("--cuts", type=int, default=8, help="eval-time flip-test runs at the recipe's real windows per batch (default 8)")
+    p.add_argument("--cuts-b", type=int, default=2, help="eval-time flip-test runs at the second batch geometry (default 2)")
+    p.add_argument("--whole-cuts", type=int, default=2, help="flip-test runs of every phase after training (default 2)")
+    p.add_argument("--flips", type=int, default=48, help="flipped positions per cut (default 48)")
+    p.add_argument("--tol-cap", type=float, default=1e-4, help="largest per-target tolerance, nats (default 1e-4)")
+    p.add_argument("--workers", type=int, default=2, help="audit processes at a time (default 2)")
+    p.add_argument("--seed", type=int, default=None, help="cut, flip and order seed (default: a fresh one, recorded)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_check)

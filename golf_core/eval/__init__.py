@@ -3,11 +3,11 @@ adaptation plugins work through, the default fixed-model scorer, and BPB."""
 from __future__ import annotations
 
 from golf_core.eval.bpb import LN2, EvalResult, bits_per_byte
-from golf_core.eval.score import score_fixed, window_nll
+from golf_core.eval.score import score_fixed, window_logits, window_nll
 from golf_core.eval.session import Chunk, EvalSession, WindowBatch, eval_batch_seqs
 from golf_core.eval.windows import Window, WindowSchedule
 
 __all__ = [
-    "LN2", "EvalResult", "bits_per_byte", "score_fixed", "window_nll", "Chunk", "EvalSession",
+    "LN2", "EvalResult", "bits_per_byte", "score_fixed", "window_logits", "window_nll", "Chunk", "EvalSession",
     "WindowBatch", "eval_batch_seqs", "Window", "WindowSchedule",
 ]

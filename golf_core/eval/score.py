@@ -11,13 +11,13 @@ from golf_core.eval.bpb import EvalResult
 from golf_core.eval.session import EvalSession, WindowBatch
 
 
-def window_nll(model: torch.nn.Module, batch: WindowBatch) -> torch.Tensor:
-    """Per-token NLL (nats) of the batch's scored positions, in ``score_mask`` order.
+def window_logits(model: torch.nn.Module, batch: WindowBatch) -> torch.Tensor:
+    """The logit rows ``[n_scored, V]`` of the batch's scored positions, in ``score_mask`` order
+    (what ``session.score`` takes).
 
     Uses ``forward_hidden`` + ``compute_logits`` on the scored positions only when the model has
     both (sliding windows score a few positions of each window), else ``forward_logits``.
-    Cross-entropy runs on ``logits.float()`` (half-precision logits are upcast, as the records
-    do; float64 logits stay float64).
+    Half-precision logits are upcast to float32, as the records do; float64 stays float64.
     """
     mask = batch.score_mask
     if hasattr(model, "forward_hidden") and hasattr(model, "compute_logits"):
@@ -27,7 +27,13 @@ def window_nll(model: torch.nn.Module, batch: WindowBatch) -> torch.Tensor:
         logits = model.forward_logits(batch.x)[mask]
     if logits.dtype in (torch.float16, torch.bfloat16):
         logits = logits.float()
-    return F.cross_entropy(logits, batch.y[mask], reduction="none")
+    return logits
+
+
+def window_nll(model: torch.nn.Module, batch: WindowBatch) -> torch.Tensor:
+    """Per-token NLL (nats) of the batch's scored positions, in ``score_mask`` order, for a batch
+    already scored (or outside a session): cross-entropy of ``window_logits``."""
+    return F.cross_entropy(window_logits(model, batch), batch.y[batch.score_mask], reduction="none")
 
 
 def score_fixed(model: torch.nn.Module, session: EvalSession, ctx: Any = None, *,
@@ -41,7 +47,7 @@ def score_fixed(model: torch.nn.Module, session: EvalSession, ctx: Any = None, *
     try:
         with torch.inference_mode(), autocast:
             for batch in session.windows(batch_seqs):
-                session.score(batch, window_nll(model, batch))
+                session.score(batch, window_logits(model, batch))
     finally:
         model.train(was_training)
     return session.result()

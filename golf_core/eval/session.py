@@ -2,11 +2,20 @@
 
 Scorers and eval-time adaptation plugins (``golf_eval_adapt``) never see the raw validation
 tensor. They iterate ``session.windows()`` (or ``session.chunks(C)`` and each chunk's
-``windows()``), left to right, get ``WindowBatch`` objects, run the model, and report each
-window's per-position NLL with ``session.score(batch, nll)``. Tokens to adapt on come only from
-``session.update_tokens(chunk)``, which hands out targets that were already scored and records
-the score/update ledger. Every target is scored exactly once: scoring one twice raises
-``LegalityError``, as does asking for tokens of an unscored target.
+``windows()``), left to right, get ``WindowBatch`` objects, run the model, and hand back the
+FULL logit (or log-probability) row of every scored position with ``session.score(batch,
+logits)``. The session computes each target's NLL itself, ``logsumexp(z) - z[y]`` over every
+column (so what is scored is always a normalized distribution over the whole vocabulary; a row
+with fewer columns than the vocabulary, or a non-finite NLL, is refused and recorded).
+
+A window's scored targets are handed out only once that window is scored: ``batch.y`` read
+before ``session.score(batch, ...)`` is recorded as a ``read_unscored_targets`` violation (the
+run goes on; ``golf check`` fails it). ``batch.context_y`` gives the targets of the context
+positions (they are the window's own inputs, ``x[i + 1]``), zero at scored positions. Tokens to
+adapt on come from ``session.update_tokens(chunk)``, which hands out targets that were already
+scored and records the score/update ledger. Every target is scored exactly once: scoring one
+twice raises ``LegalityError``, as does asking for tokens of an unscored target. ``violations``
+lists every legality event (kind, message) the session saw.
 
 Target ``i`` is token ``i + 1`` of the stream (see ``golf_core.eval.windows``). NLL and bytes are
 summed in float64 and, when torch.distributed is initialized, all-reduced with SUM in ``result()``.
@@ -32,19 +41,38 @@ class WindowBatch:
     """A batch of consecutive windows.
 
     x, y: int64 ``[B, seq_len]`` on the session's device (zero-padded past a tail window's end);
-    score_mask: bool ``[B, seq_len]`` on the device, True where the position's target is scored
+    ``y`` is the batch's targets, read before the batch is scored only at the price of a recorded
+    violation (see the module docstring); ``context_y``: ``y`` at the context positions, 0 at the
+    scored ones; score_mask: bool ``[B, seq_len]`` on the device, True where the position's target is scored
     by this window; target_pos: int64 ``[B, seq_len]`` on the CPU, the global target index of each
     position (-1 in padding); window_starts / window_index: int64 ``[B]`` on the CPU.
     """
 
     x: torch.Tensor
-    y: torch.Tensor
+    _y: torch.Tensor = field(repr=False)
     score_mask: torch.Tensor
     target_pos: torch.Tensor
     window_starts: torch.Tensor
     window_index: torch.Tensor
     _mask_np: np.ndarray = field(repr=False, default=None)
     _targets_np: np.ndarray = field(repr=False, default=None)
+    _session: Any = field(repr=False, default=None)
+    scored: bool = False
+
+    @property
+    def y(self) -> torch.Tensor:
+        """The targets; before the batch is scored, reading them is a recorded violation."""
+        if not self.scored and self._session is not None:
+            self._session._violation("read_unscored_targets",
+                                     f"batch.y of windows {int(self.window_index[0])}..{int(self.window_index[-1])} "
+                                     f"read before they were scored")
+        return self._y
+
+    @property
+    def context_y(self) -> torch.Tensor:
+        """The targets of the context (not scored) positions, 0 at scored and padding positions."""
+        return torch.where(self.score_mask | (self.target_pos < 0).to(self.score_mask.device),
+                           torch.zeros_like(self._y), self._y)
 
     @property
     def num_scored(self) -> int:
@@ -145,6 +173,12 @@ class EvalSession:
         self.byte_count = 0
         self.state_version = 0
         self.ledger: list[dict] = []
+        self.violations: list[tuple[str, str]] = []
+        self.vocab_size = int(luts.size)
+        self.rows_checked = 0
+        self.max_abs_lse = 0.0
+        self.watch: frozenset[int] = frozenset()
+        self.watch_rows: dict[int, np.ndarray] = {}
         self._progress = None
 
     # -- construction helpers --------------------------------------------------------------
@@ -185,10 +219,10 @@ class EvalSession:
         target_pos = torch.from_numpy(np.where(valid, pos, -1))
         dev = self.device
         return WindowBatch(
-            x=x.to(dev, non_blocking=True), y=y.to(dev, non_blocking=True),
+            x=x.to(dev, non_blocking=True), _y=y.to(dev, non_blocking=True),
             score_mask=torch.from_numpy(mask).to(dev, non_blocking=True), target_pos=target_pos,
             window_starts=torch.from_numpy(starts.copy()), window_index=torch.arange(a, b, dtype=torch.int64),
-            _mask_np=mask, _targets_np=pos[mask])
+            _mask_np=mask, _targets_np=pos[mask], _session=self)
 
     def chunks(self, chunk_tokens: int) -> list[Chunk]:
         """The non-empty chunks of ``chunk_tokens`` targets (#1413: a window belongs to the chunk of
@@ -211,28 +245,59 @@ class EvalSession:
 
     # -- scoring ---------------------------------------------------------------------------
 
-    def score(self, batch: WindowBatch, nll: torch.Tensor) -> None:
-        """Record the NLL (nats) of every scored target of ``batch``.
+    def _violation(self, kind: str, message: str) -> None:
+        """Record a legality event (kept once per kind and message)."""
+        if (kind, message) not in self.violations and len(self.violations) < 100:
+            self.violations.append((kind, message))
 
-        ``nll`` is ``[B, seq_len]`` (values outside ``score_mask`` are ignored) or 1-D with one
-        value per scored position in ``score_mask`` order. LegalityError when a target was
-        already scored.
+    def score(self, batch: WindowBatch, logits: torch.Tensor) -> None:
+        """Score every scored target of ``batch`` from the full rows the adapter predicts.
+
+        ``logits`` is ``[B, seq_len, V]`` (rows outside ``score_mask`` are ignored) or
+        ``[n_scored, V]`` in ``score_mask`` order, logits or log-probabilities, with ``V`` at
+        least the vocabulary size. The session computes ``nll = logsumexp(z) - z[y]`` (float32,
+        float64 rows stay float64). LegalityError when a target was already scored or a row is
+        short; a non-finite NLL is recorded as a violation.
         """
         targets = batch._targets_np
-        vals = torch.as_tensor(nll).detach()
-        if tuple(vals.shape) == tuple(batch._mask_np.shape):
-            vals = vals.to("cpu", torch.float64).numpy()[batch._mask_np]
-        elif vals.ndim == 1 and vals.shape[0] == targets.shape[0]:
-            vals = vals.to("cpu", torch.float64).numpy()
-        else:
-            raise GolfError(f"session.score: nll of shape {tuple(vals.shape)} fits neither the batch "
-                            f"{tuple(batch._mask_np.shape)} nor its {targets.shape[0]} scored positions")
+        z = torch.as_tensor(logits).detach()
+        mask_shape = tuple(batch._mask_np.shape)
+        if z.dim() == 3 and tuple(z.shape[:2]) == mask_shape:
+            z = z[batch.score_mask.to(z.device)]
+        elif not (z.dim() == 2 and z.shape[0] == targets.shape[0]):
+            raise GolfError(f"session.score takes the full logit rows of the scored positions, [B, T, V] or "
+                            f"[n_scored, V]; got shape {tuple(z.shape)} for a batch {mask_shape} with "
+                            f"{targets.shape[0]} scored positions (the session computes the NLL itself)")
+        if z.shape[-1] < self.vocab_size:
+            self._violation("short_rows", f"scored rows have {z.shape[-1]} columns, the vocabulary {self.vocab_size}")
+            raise LegalityError(f"session.score: rows have {z.shape[-1]} columns; a distribution over all "
+                                f"{self.vocab_size} token ids is required")
         if targets.size == 0:
+            batch.scored = True
             return
         seen = self._coverage[targets]
         if seen.any():
             t = int(targets[np.argmax(seen > 0)])
-            raise LegalityError(f"target {t} (validation token {t + 1}) scored twice")
+            msg = f"target {t} (validation token {t + 1}) scored twice"
+            self._violation("scored_twice", msg)
+            raise LegalityError(msg)
+        if z.dtype != torch.float64:
+            z = z.float()
+        y = batch._y[batch.score_mask].to(z.device)
+        with torch.no_grad():
+            lse = torch.logsumexp(z, dim=-1)
+            vals_t = lse - z.gather(1, y.view(-1, 1)).squeeze(1)
+            self.max_abs_lse = max(self.max_abs_lse, float(lse.abs().max()))
+        vals = vals_t.to("cpu", torch.float64).numpy()
+        if not np.isfinite(vals).all():
+            t = int(targets[np.argmax(~np.isfinite(vals))])
+            self._violation("non_finite", f"the scored row of target {t} gives a non-finite NLL")
+        if self.watch:
+            hit = np.nonzero(np.isin(targets, list(self.watch)))[0]
+            for k in hit:
+                self.watch_rows[int(targets[k])] = (z[int(k)].double() - lse[int(k)].double()).cpu().numpy()
+        batch.scored = True
+        self.rows_checked += int(targets.size)
         self._coverage[targets] += 1
         self._nll[targets] = vals
         self.loss_sum += float(vals.sum(dtype=np.float64))
@@ -270,6 +335,7 @@ class EvalSession:
             cov = t.cpu().numpy()
         if (cov == 0).any():
             t = lo + int(np.argmax(cov == 0))
+            self._violation("update_before_score", f"update_tokens: target {t} has not been scored yet")
             raise LegalityError(f"update_tokens: target {t} (validation token {t + 1}) has not been scored yet; "
                                 f"score every window of the chunk before adapting on it")
         self.ledger.append({"event": "update", "state_version": self.state_version, "targets": [lo, hi]})

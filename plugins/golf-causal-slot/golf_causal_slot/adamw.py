@@ -62,6 +62,14 @@ def fit_hidden_delta(hidden: Tensor, targets: Tensor, ctx_mask: Tensor, head, cf
     return delta.detach()
 
 
+def hidden_delta_logits(hidden: Tensor, mask: Tensor, head, delta: Tensor) -> Tensor:
+    """Logit rows ``[n, V]`` of the ``mask`` positions (row-major order) under ``head(hidden + delta)``."""
+    rows, cols = mask.nonzero(as_tuple=True)
+    sel = torch.zeros_like(rows) if delta.shape[0] == 1 else rows
+    with torch.no_grad():
+        return upcast(head(hidden[rows, cols] + delta[sel, 0]))
+
+
 def hidden_delta_nll(hidden: Tensor, targets: Tensor, mask: Tensor, head, delta: Tensor) -> Tensor:
     """NLL (nats) of the ``mask`` positions (row-major order) under ``head(hidden + delta)``."""
     rows, cols = mask.nonzero(as_tuple=True)

@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from golf_core.api import frozen, head_of
 
-from .adamw import AdamWDeltaConfig, fit_hidden_delta, hidden_delta_nll
+from .adamw import AdamWDeltaConfig, fit_hidden_delta, hidden_delta_logits
 from .head import upcast
 from .lbfgs import LBFGSConfig, fit_shared_logit_delta, fit_window_logit_deltas
 from .masks import context_mask
@@ -52,23 +51,24 @@ def causal_slot_evaluate(model: nn.Module, session: Any, cfg: Optional[CausalSlo
                 hidden = model.forward_hidden(batch.x)
             hidden = hidden.detach().to(torch.promote_types(hidden.dtype, torch.float32))
             cmask = context_mask(batch.score_mask, cfg.context_tokens)
+            known = batch.context_y        # the context positions' targets: already scored
             if cfg.optimizer == "adamw":
-                delta = fit_hidden_delta(hidden, batch.y, cmask, head, cfg.adamw, shared=cfg.shared)
-                nll = hidden_delta_nll(hidden, batch.y, batch.score_mask, head, delta)
+                delta = fit_hidden_delta(hidden, known, cmask, head, cfg.adamw, shared=cfg.shared)
+                rows_z = hidden_delta_logits(hidden, batch.score_mask, head, delta)
             else:
                 with torch.no_grad():
                     z = upcast(head(hidden))
                 if cfg.shared:
-                    delta = fit_shared_logit_delta(z, batch.y, cmask, cfg.lbfgs, init=prev)[None]
+                    delta = fit_shared_logit_delta(z, known, cmask, cfg.lbfgs, init=prev)[None]
                     prev = delta[0]
                 else:
-                    delta = fit_window_logit_deltas(z, batch.y, cmask, cfg.lbfgs,
+                    delta = fit_window_logit_deltas(z, known, cmask, cfg.lbfgs,
                                                     init=prev if cfg.warm_start else None,
                                                     warm_start=cfg.warm_start)
                     prev = delta[-1]
                 rows, cols = batch.score_mask.nonzero(as_tuple=True)
                 sel = torch.zeros_like(rows) if cfg.shared else rows
-                nll = F.cross_entropy(z[rows, cols] + delta[sel], batch.y[rows, cols], reduction="none")
+                rows_z = z[rows, cols] + delta[sel]
             if record is not None:
                 record(batch, delta)
-            session.score(batch, nll)
+            session.score(batch, rows_z)

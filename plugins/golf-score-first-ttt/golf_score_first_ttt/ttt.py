@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional
 import torch
 from torch import nn
 
-from golf_core.api import GolfError, max_over_ranks, token_mean_grads, trainable_parameters, training_only, window_nll
+from golf_core.api import GolfError, max_over_ranks, token_mean_grads, trainable_parameters, training_only, window_logits
 
 
 @dataclass
@@ -110,7 +110,7 @@ def score_first_ttt(model: nn.Module, session: Any, cfg: Optional[TTTConfig] = N
                     log: Optional[Callable[[str], None]] = None) -> TTTStats:
     """Run score-first TTT over ``session`` (an ``EvalSession``), scoring every target once.
 
-    :param score_fn: ``score_fn(model, batch) -> nll`` (default ``golf_core.eval.window_nll``).
+    :param score_fn: ``score_fn(model, batch) -> logit rows`` (default ``golf_core.api.window_logits``).
     :return: ``TTTStats``.
     """
     cfg = cfg or TTTConfig()
@@ -119,7 +119,7 @@ def score_first_ttt(model: nn.Module, session: Any, cfg: Optional[TTTConfig] = N
         raise GolfError(f"score-first-ttt: chunk_tokens {cfg.chunk_tokens} is not a multiple of the sequence length "
                         f"{seq_len}; an update would read targets its chunk has not scored")
     if score_fn is None:
-        score_fn = window_nll
+        score_fn = window_logits
     ac = autocast or contextlib.nullcontext
     device = device or session.device
     params = trainable_parameters(model, cfg.freeze_blocks)

@@ -82,6 +82,16 @@ def optimize_slot(hidden: Tensor, targets: Tensor, loss_mask: Tensor, head: Call
     return delta.detach(), None if bias is None else bias.detach()
 
 
+def slot_logits(hidden: Tensor, mask: Tensor, head: Callable[..., Tensor], delta: Tensor,
+                bias: Optional[Tensor]) -> Tensor:
+    """Logit rows ``[n, V]`` of the ``mask`` positions, in row-major mask order, under
+    ``head(hidden + delta, bias)`` (what ``session.score`` takes)."""
+    rows, cols = mask.nonzero(as_tuple=True)
+    sel = rows if delta.shape[0] > 1 else torch.zeros_like(rows)
+    with torch.no_grad():
+        return upcast(head(hidden[rows, cols] + delta[sel, 0], None if bias is None else bias[sel, 0]))
+
+
 def slot_nll(hidden: Tensor, targets: Tensor, mask: Tensor, head: Callable[..., Tensor], delta: Tensor,
              bias: Optional[Tensor]) -> Tensor:
     """Per-position NLL (nats) of the ``mask`` positions, in row-major mask order, under
