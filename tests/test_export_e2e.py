@@ -98,8 +98,6 @@ def test_golf_eval_scores_without_a_plugin_it_does_not_need(demo_run, registry_c
 
 def test_code_bytes_is_the_exported_script(demo_run, tmp_path):
     res = _result(demo_run)
-    if "code" not in res:
-        pytest.skip("pipeline does not record the shipped code yet (issue 10 pipeline change pending)")
     rep = export_runs(demo_run, tmp_path / "out")
     script = (tmp_path / "out" / "train_gpt.py").read_bytes()
     assert rep.exact and len(script) == res["code_bytes"] == res["code"]["code_bytes"] == rep.code_bytes
