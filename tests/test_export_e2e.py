@@ -26,15 +26,6 @@ DEMO = ["run", str(REPO / "recipes" / "demo.toml"), "--tiny", "--set", "train.it
         "--set", "eval.max_tokens=4097", "--quiet"]
 #: Both runs on one thread: the same arithmetic, hence the same numbers.
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-DEMO_PLUGINS = ["qk-gain", "partial-rope", "ln-scale", "skip-gates", "leaky-relu-sq", "muon-eq-r"]
-
-
-def _missing_plugins() -> list[str]:
-    reg = P.PluginRegistry.discover()
-    return [n for n in DEMO_PLUGINS if n not in reg.plugins or not reg.plugins[n].ok]
-
-
-pytestmark = pytest.mark.skipif(bool(_missing_plugins()), reason=f"demo plugins missing: {_missing_plugins()}")
 
 
 def _golf(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
