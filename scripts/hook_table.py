@@ -32,7 +32,8 @@ def kind(name: str, doc: str) -> str:
     try:
         from golf_core.plugins import hook_kind
 
-        return str(hook_kind(name))
+        k = hook_kind(name)
+        return str(getattr(k, "value", k))
     except (ImportError, KeyError):
         m = re.search(r"\*\*(\w+)\*\*", doc)
         return m.group(1).lower() if m else "?"
