@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from golf_core import plugins as P
-from golf_core.testkit import method_card, plugin_problems, tiny_run_problems
+from golf_core import tomlio
+from golf_core.testkit import CARD_SECTIONS, plugin_problems, tiny_run_problems
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED = sorted(p.name.removeprefix("golf-") for p in (REPO / "plugins").glob("golf-*") if (p / "pyproject.toml").is_file())
@@ -32,8 +33,11 @@ def test_bundled_plugin_ships_its_card_and_tests(name):
     folder = REPO / "plugins" / f"golf-{name}"
     card = folder / "README.md"
     assert card.is_file(), f"{name} has no method card"
-    assert method_card(P.PluginRegistry.discover().plugins[name]).strip() == card.read_text().strip(), \
-        f"{name}: the installed method card is not plugins/golf-{name}/README.md (readme = \"README.md\")"
+    # the installed card (what the kit checks) is this file; an editable install's copy may lag it
+    assert tomlio.load_file(folder / "pyproject.toml")["project"].get("readme") == "README.md", \
+        f"{name}: pyproject.toml lacks readme = \"README.md\", so the method card is not installed"
+    text = card.read_text().lower()
+    assert all(w in text for w in CARD_SECTIONS), f"{name}: README.md lacks one of {CARD_SECTIONS}"
     assert list((folder / "tests").glob("test_*.py")), f"{name} has no tests"
 
 
