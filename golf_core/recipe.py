@@ -19,8 +19,9 @@ from . import tomlio
 from .config import ArtifactSection, CheckSection, DataSection, EvalSection, MetaSection, ModelSection, TrainSection
 from .errors import RecipeError
 
-#: Where the shipped recipes live (``recipes/`` of the source tree).
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+#: Where the shipped recipes live: package data of ``golf_core`` (a checkout's ``recipes/`` is a
+#: symlink to it), so an installed wheel finds them by bare name (``extends = "demo.toml"``).
+RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 
 
 class Recipe(BaseModel):

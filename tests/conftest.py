@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated data cache, in-process plugin registries, the demo dataset."""
+"""Shared set-up: an isolated data cache; the registry and demo-data fixtures of the test kit
+(``golf_core.testkit``) under their historical names."""
 from __future__ import annotations
 
 import os
@@ -25,24 +26,20 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def fresh_registry():
-    """An empty plugin registry installed as the process-wide one; restored afterwards."""
-    from golf_core import plugins
+def pytest_configure(config):
+    # The test kit's fixtures come from golf-core's pytest11 entry point; an environment
+    # installed before the entry point existed gets them here (rerun scripts/setup.sh).
+    if not config.pluginmanager.has_plugin("golf"):
+        config.pluginmanager.import_plugin("golf_core.testkit.pytest_plugin")
 
-    old = plugins._REGISTRY
-    reg = plugins.PluginRegistry()
-    plugins.set_registry(reg)
-    try:
-        yield reg
-    finally:
-        plugins.set_registry(old)
+
+@pytest.fixture
+def fresh_registry(golf_registry):
+    """An empty plugin registry installed as the process-wide one (the test kit's)."""
+    return golf_registry
 
 
 @pytest.fixture(scope="session")
-def demo_data():
+def demo_data(golf_demo_data):
     """The vocab-1024 demo dataset, built once per test session (DataPaths)."""
-    from golf_core.config import DataSection
-    from golf_core.data.paths import resolve_data
-
-    return resolve_data(DataSection(source="demo", vocab_size=1024), build_missing=True)
+    return golf_demo_data

@@ -1,5 +1,5 @@
-"""The CONTRIBUTING.md example plugin, copied out of the repo, pip-installed, discovered, and
-changing a run."""
+"""The CONTRIBUTING.md example plugin, copied out of the repo, pip-installed, discovered, passing
+its own tests and the contract kit (``pytest --golf-contract``), and changing a run."""
 from __future__ import annotations
 
 import json
@@ -28,7 +28,8 @@ def golf(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_example_plugin_installs_is_discovered_and_changes_a_run(tmp_path):
     files = extract_files((REPO / "CONTRIBUTING.md").read_text())
-    assert {"golf-embed-scale/pyproject.toml", "golf-embed-scale/golf_embed_scale/plugin.py"} <= set(files)
+    assert {"golf-embed-scale/pyproject.toml", "golf-embed-scale/golf_embed_scale/plugin.py",
+            "golf-embed-scale/README.md", "golf-embed-scale/tests/test_embed_scale.py"} <= set(files)
     for rel, body in files.items():
         p = tmp_path / rel
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -43,6 +44,13 @@ def test_example_plugin_installs_is_discovered_and_changes_a_run(tmp_path):
         assert rows["embed-scale"]["version"] == "0.1.0"
         assert rows["embed-scale"]["options"][0]["name"] == "factor"
         assert "golf_build_model" in rows["embed-scale"]["hooks"]
+
+        # its own tests and the contract kit, in its own pytest session, as CONTRIBUTING says
+        kit = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+                              "--golf-contract=embed-scale"], cwd=tmp_path / "golf-embed-scale",
+                             capture_output=True, text=True, timeout=600,
+                             env={k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")})
+        assert kit.returncode == 0 and re.search(r"\b4 passed", kit.stdout), kit.stdout[-3000:] + kit.stderr[-2000:]
 
         recipe = tmp_path / "my.toml"
         recipe.write_text('plugins = ["embed-scale"]\n[options.embed-scale]\nfactor = 40.0\n')

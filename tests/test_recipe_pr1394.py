@@ -9,21 +9,11 @@ import pytest
 
 from golf_core import tomlio
 from golf_core.cli import main
-from golf_core.plugins import registry
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPE = REPO / "recipes" / "pr1394.toml"
 STACK = tomlio.load_file(RECIPE)["plugins"]
 
-
-def _missing() -> list[str]:
-    reg = registry()
-    return [n for n in STACK if n not in reg.plugins or not reg.plugins[n].ok]
-
-
-needs_stack = pytest.mark.skipif(
-    bool(_missing()), reason=f"plugins of recipes/pr1394.toml not installed: {', '.join(_missing())} (run scripts/setup.sh)"
-)
 
 
 def test_recipe_values_are_the_records():
@@ -47,7 +37,6 @@ def test_recipe_values_are_the_records():
     assert (o["gptq"]["bits"], o["gptq"]["clip_sigmas"], o["gptq"]["embed_bits"], o["gptq"]["embed_clip_sigmas"]) == (6, 12.85, 8, 20.0)
 
 
-@needs_stack
 def test_resolved_plugin_options_are_the_records():
     """Values the recipe leaves to plugin defaults (so that --tiny can shrink them) are #1394's."""
     from golf_core.plugins import activate
@@ -61,7 +50,6 @@ def test_resolved_plugin_options_are_the_records():
     assert (m.row_normalize, m.momentum, m.momentum_warmup_start, m.momentum_warmup_steps) == (True, 0.99, 0.92, 1500)
 
 
-@needs_stack
 def test_validate_prints_the_records_parameter_count(capsys):
     """pg_core.md §7.1: 35,943,512 (11 blocks, vocab 8192, 7 gated skip slots of the looped layout)."""
     assert main(["validate", str(RECIPE)]) == 0
@@ -93,7 +81,6 @@ def _run_tiny(tmp_path: Path, plugins: list[str], *extra: str) -> dict:
 
 
 @pytest.mark.slow
-@needs_stack
 def test_tiny_runs_the_whole_stack(tmp_path):
     result = _run_tiny(tmp_path, STACK)
     assert result["plugins"] == STACK and result["steps"] == 6
@@ -102,7 +89,6 @@ def test_tiny_runs_the_whole_stack(tmp_path):
 
 
 @pytest.mark.slow
-@needs_stack
 @pytest.mark.parametrize("drop", STACK)
 def test_tiny_runs_without_any_one_plugin(tmp_path, drop):
     # shorter than the whole-stack run: 3 steps (looping switches on at step 2), no warmup pass

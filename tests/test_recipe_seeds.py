@@ -15,18 +15,6 @@ from golf_core.recipe import load_recipe
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = ["pr1229", "pr1306", "pr1306-causal", "pr1413", "pr1423", "pr1423-legal"]
-NEEDED = {"slot", "causal-slot", "score-first-ttt", "prequant-ttt", "gptq", "ema", "qk-gain", "depth-recurrence",
-          "muon-eq-r", "xsa", "partial-rope", "ln-scale", "skip-gates", "leaky-relu-sq", "shuffled-loader"}
-
-
-def _missing() -> list[str]:
-    reg = P.PluginRegistry.discover()
-    return sorted(n for n in NEEDED if n not in reg.plugins or reg.plugins[n].error)
-
-
-needs_plugins = pytest.mark.skipif(bool(_missing()), reason=f"plugins not installed: {_missing()}")
-
-
 def _active(name: str):
     recipe = load_recipe(REPO / "recipes" / f"{name}.toml")
     return recipe, P.activate(recipe, P.PluginRegistry.discover())
@@ -36,7 +24,6 @@ def _run_track(tracks: dict[str, str]) -> str:
     return most_severe(tracks.values())
 
 
-@needs_plugins
 @pytest.mark.parametrize("name", SEEDS)
 def test_declared_legality_is_what_the_plugins_give(name):
     recipe, ap = _active(name)
@@ -44,7 +31,6 @@ def test_declared_legality_is_what_the_plugins_give(name):
     assert _run_track(ap.legality()) == recipe.meta.legality
 
 
-@needs_plugins
 def test_seed_values_are_the_records():
     r, ap = _active("pr1229")
     s = ap.options["slot"]
@@ -100,7 +86,6 @@ ADAPTER_KEY = {"pr1229": "slot", "pr1306": "causal-slot", "pr1306-causal": "caus
 
 
 @pytest.mark.slow
-@needs_plugins
 @pytest.mark.parametrize("name", SEEDS)
 def test_seed_recipe_runs_tiny(tmp_path, name):
     result = _run_tiny(tmp_path, name)
