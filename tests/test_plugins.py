@@ -5,6 +5,7 @@ import importlib.metadata as md
 import json
 import sys
 import types
+from types import SimpleNamespace
 import zlib
 
 import pytest
@@ -177,9 +178,11 @@ def test_trace_prints_each_hook_call_in_order(fresh_registry, monkeypatch, capsy
     fresh_registry.add("b", make_plugin("b"))
     fresh_registry.add("a", make_plugin("a"))
     monkeypatch.setenv("GOLF_TRACE_PLUGINS", "1")
-    ap = P.activate(Recipe(plugins=["b", "a"]))
+    recipe = Recipe(plugins=["b", "a"])
+    ap = P.activate(recipe)
     ap.transform("golf_pre_quant", "model", [], ctx=None)
-    ap.exclusive("golf_decompress", codec="zlib", data=zlib.compress(b""), ctx=None)
+    # the core's decompression bounds its output by the recipe's declared model size
+    ap.exclusive("golf_decompress", codec="zlib", data=zlib.compress(b""), ctx=SimpleNamespace(recipe=recipe))
     err = capsys.readouterr().err
     assert "[golf trace] golf_pre_quant: b, a" in err
     assert "[golf trace] golf_decompress: (core default)" in err

@@ -49,7 +49,9 @@ def mlp_backward(g: Tensor, x: Tensor, w1: Tensor, w2: Tensor, pre: Tensor, post
     return dpre @ w1, dpre.t() @ x, g.t() @ post
 
 
-@torch.library.custom_op("golf::sq_relu_mlp", mutates_args=())
+# explicit schemas: the compact exported script drops annotations, which custom_op would infer from
+@torch.library.custom_op("golf::sq_relu_mlp", mutates_args=(),
+                         schema="(Tensor x, Tensor w1, Tensor w2, float slope) -> (Tensor, Tensor, Tensor)")
 def mlp_op(x: Tensor, w1: Tensor, w2: Tensor, slope: float) -> tuple[Tensor, Tensor, Tensor]:
     """``(out, pre, post)``; the reference here, the Triton kernel on CUDA when enabled."""
     out, pre, post = mlp_forward(x, w1, w2, slope)
@@ -62,7 +64,9 @@ def _(x: Tensor, w1: Tensor, w2: Tensor, slope: float) -> tuple[Tensor, Tensor, 
     return x.new_empty((m, w2.shape[0])), x.new_empty((m, h)), x.new_empty((m, h))
 
 
-@torch.library.custom_op("golf::sq_relu_mlp_backward", mutates_args=())
+@torch.library.custom_op("golf::sq_relu_mlp_backward", mutates_args=(),
+                         schema="(Tensor g, Tensor x, Tensor w1, Tensor w2, Tensor pre, Tensor post, float slope)"
+                                " -> (Tensor, Tensor, Tensor)")
 def mlp_backward_op(g: Tensor, x: Tensor, w1: Tensor, w2: Tensor, pre: Tensor, post: Tensor,
                     slope: float) -> tuple[Tensor, Tensor, Tensor]:
     """``(dx, dw1, dw2)``; the reference here, the Triton kernel on CUDA when enabled."""

@@ -49,7 +49,9 @@ def softcap_ce_backward(logits: Tensor, targets: Tensor, lse: Tensor, grad_losse
     return grad.to(logits.dtype)
 
 
-@torch.library.custom_op("golf::softcap_ce", mutates_args=())
+# explicit schemas: the compact exported script drops annotations, which custom_op would infer from
+@torch.library.custom_op("golf::softcap_ce", mutates_args=(),
+                         schema="(Tensor logits, Tensor targets, float softcap) -> (Tensor, Tensor)")
 def softcap_ce_op(logits: Tensor, targets: Tensor, softcap: float) -> tuple[Tensor, Tensor]:
     """Per-row ``(losses, lse)``; the reference here, the Triton kernel on CUDA when enabled."""
     return softcap_ce_forward(logits, targets, softcap)
@@ -61,7 +63,8 @@ def _(logits: Tensor, targets: Tensor, softcap: float) -> tuple[Tensor, Tensor]:
     return logits.new_empty((n,), dtype=torch.float32), logits.new_empty((n,), dtype=torch.float32)
 
 
-@torch.library.custom_op("golf::softcap_ce_backward", mutates_args=())
+@torch.library.custom_op("golf::softcap_ce_backward", mutates_args=(),
+                         schema="(Tensor logits, Tensor targets, Tensor lse, Tensor grad_losses, float softcap) -> Tensor")
 def softcap_ce_backward_op(logits: Tensor, targets: Tensor, lse: Tensor, grad_losses: Tensor,
                            softcap: float) -> Tensor:
     """``dL/dlogits``; the reference here, the Triton kernel on CUDA when enabled."""

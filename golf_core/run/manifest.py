@@ -11,7 +11,6 @@ from torch import nn
 
 from .. import __version__
 from ..context import RunContext
-from ..data.preflight import data_record
 
 
 def _git_state() -> dict[str, Any]:
@@ -51,5 +50,13 @@ def manifest(ctx: RunContext, model: Optional[nn.Module] = None) -> dict[str, An
         "source": ctx.recipe.source_path,
         "tiny": ctx.recipe.tiny,
         "git": _git_state(),
-        "data": data_record(ctx.data),
+        "data": _data_record(ctx),
     }
+
+
+def _data_record(ctx: RunContext) -> dict[str, Any]:
+    """The tokenizer and shards the run read (imported lazily: the data layer is read on demand,
+    so an exported script that never builds data does not ship it)."""
+    from ..data.preflight import data_record
+
+    return data_record(ctx.data)
