@@ -354,3 +354,28 @@ def test_torch_distributed_gloo_all_reduce(tmp_path, model):
     assert ok and n == ref.tokens == 1500 and nbytes == ref.bytes
     assert abs(loss - ref.val_loss) < 1e-9 and abs(bpb - ref.val_bpb) < 1e-9
     assert ntok == 513
+
+
+def test_fp32_nll_is_the_records_cross_entropy_bitwise():
+    """In float32 the session's per-target NLL is, bit for bit, what the records' sliding scorer
+    computes (#1394 ``eval_val_sliding``: ``F.cross_entropy`` over every row of the [B*T, V] batch,
+    scored rows taken afterwards), and within float32 rounding of the float64 brute force.
+    (``logsumexp(z) - z[y]`` differed from it by up to 2 ulps.)"""
+    fmodel = TinyCausalLM(seed=3).float()
+    with torch.no_grad():
+        fmodel.out.mul_(4.0)  # NLLs of a few nats, where float32 ulps show
+    tokens, luts = stream(1 + 640, seed=4), synthetic_luts()
+    session = EvalSession(tokens, luts, 64, 32, batch_seqs=7)
+    score_fixed(fmodel, session)
+    ref = np.full(640, np.nan)
+    with torch.no_grad():
+        for b in EvalSession(tokens, luts, 64, 32, batch_seqs=7).windows():
+            z = fmodel.forward_logits(b.x)
+            y = b.y
+            nll = torch.nn.functional.cross_entropy(z.reshape(-1, z.size(-1)), y.reshape(-1),
+                                                    reduction="none").reshape(y.shape)
+            ref[b.scored_targets] = nll[b.score_mask].double().numpy()
+    assert np.array_equal(session.nll, ref)
+    import copy
+    nll64, *_ = brute_force(copy.deepcopy(fmodel).double(), tokens, luts, 64, 32)
+    assert np.abs(session.nll - nll64).max() < 1e-4

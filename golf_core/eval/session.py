@@ -27,6 +27,7 @@ from typing import Any, Iterator, Optional, Union
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from golf_core.data.tokenizer import ByteLuts
 from golf_core.errors import GolfError, LegalityError
@@ -255,7 +256,7 @@ class EvalSession:
 
         ``logits`` is ``[B, seq_len, V]`` (rows outside ``score_mask`` are ignored) or
         ``[n_scored, V]`` in ``score_mask`` order, logits or log-probabilities, with ``V`` at
-        least the vocabulary size. The session computes ``nll = logsumexp(z) - z[y]`` (float32,
+        least the vocabulary size. The session computes ``nll = -log_softmax(z)[y]`` (``F.cross_entropy``, float32,
         float64 rows stay float64). LegalityError when a target was already scored or a row is
         short; a non-finite NLL is recorded as a violation.
         """
@@ -286,7 +287,8 @@ class EvalSession:
         y = batch._y[batch.score_mask].to(z.device)
         with torch.no_grad():
             lse = torch.logsumexp(z, dim=-1)
-            vals_t = lse - z.gather(1, y.view(-1, 1)).squeeze(1)
+            # F.cross_entropy (log_softmax + gather), as the records score: bitwise their per-token NLL
+            vals_t = F.cross_entropy(z, y, reduction="none")
             self.max_abs_lse = max(self.max_abs_lse, float(lse.abs().max()))
         vals = vals_t.to("cpu", torch.float64).numpy()
         if not np.isfinite(vals).all():
