@@ -10,7 +10,8 @@
            tokens = session.update_tokens(chunk)   (only already-scored targets; writes the ledger)
            cut them into non-overlapping sequences of L tokens (no context before the chunk),
            split contiguously over ranks; for each epoch, micro-batches of <= batch_seqs:
-           mean CE, backward, all-reduce (token-weighted mean), clip_grad_norm(clip), SGD step
+           mean CE, backward, all-reduce (token-weighted mean; one rank: the mean CE's own gradient),
+           clip_grad_norm(clip), SGD step
 
 The model is changed in place (it is the eval copy decoded from the artifact).
 """
@@ -86,14 +87,22 @@ def train_on_tokens(model: nn.Module, params: list[nn.Parameter], opt: torch.opt
             yb = y[s * cfg.batch_seqs:(s + 1) * cfg.batch_seqs].to(device)
             opt.zero_grad(set_to_none=True)
             count = float(yb.numel())
-            if yb.numel():
+            if world_size == 1:
+                # one rank: the mean loss's own gradient, as #1413 steps (no x count / count round
+                # trip, which rounds differently in float32 when count is not a power of two)
                 with autocast():
                     loss = model(xb, yb)
-                (loss * count).backward()
-                loss_sum = float(loss.detach()) * count
+                loss.backward()
+                total_count, total_loss = count, float(loss.detach()) * count
             else:
-                loss_sum = 0.0
-            total_count, total_loss = token_mean_grads(params, count, loss_sum)
+                if yb.numel():
+                    with autocast():
+                        loss = model(xb, yb)
+                    (loss * count).backward()
+                    loss_sum = float(loss.detach()) * count
+                else:
+                    loss_sum = 0.0
+                total_count, total_loss = token_mean_grads(params, count, loss_sum)
             total_count = max(total_count, 1.0)
             if cfg.grad_clip and cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)

@@ -155,3 +155,33 @@ def test_plugin_defaults_tiny_and_registration():
             seq_len = 128
     t = info.tiny(o, R)
     assert t.chunk_tokens == 2048 and info.tiny(t, R).chunk_tokens == 2048
+
+
+def test_float32_updates_are_the_records_sgd_bitwise():
+    """In float32 on one rank the updates are, bit for bit, #1413's step: mean-loss ``backward()``,
+    ``clip_grad_norm_``, ``torch.optim.SGD(momentum)``, here with 3 x 16 = 48 targets per micro-batch
+    (not a power of two: a ``loss * count`` backward divided by ``count`` rounds differently)."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=VOCAB, num_layers=2, model_dim=16, num_heads=2, num_kv_heads=1,
+                          tied_embed_init_std=0.3)).float()
+    ref = copy.deepcopy(model)
+    toks = stream(n=200, seed=5)
+    cfg = TTTConfig(chunk_tokens=96, lr=0.05, epochs=2, batch_seqs=3, grad_clip=0.5)
+    score_first_ttt(model, EvalSession(toks, luts(), SEQ, STRIDE, batch_seqs=3), cfg)
+    N, C = toks.numel() - 1, cfg.chunk_tokens
+    nC = math.ceil(N / C)
+    opt = torch.optim.SGD(list(ref.parameters()), lr=cfg.lr, momentum=cfg.momentum)
+    for c in range(nC - 1):
+        for g in opt.param_groups:
+            g["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * c / (nC - 1)))
+        chunk = toks[c * C: (c + 1) * C + 1]
+        n = (chunk.numel() - 1) // SEQ
+        x, y = chunk[: n * SEQ].reshape(n, SEQ), chunk[1: n * SEQ + 1].reshape(n, SEQ)
+        for _ in range(cfg.epochs):
+            for b in range(0, n, cfg.batch_seqs):
+                opt.zero_grad(set_to_none=True)
+                ref(x[b:b + cfg.batch_seqs], y[b:b + cfg.batch_seqs]).backward()
+                torch.nn.utils.clip_grad_norm_(list(ref.parameters()), cfg.grad_clip)
+                opt.step()
+    for (name, p), q in zip(model.named_parameters(), ref.parameters()):
+        assert torch.equal(p, q), name
