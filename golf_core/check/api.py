@@ -38,7 +38,7 @@ from ..errors import GolfError
 from ..recipe import Recipe
 from .audit import Facts, decide
 from .flip import CAP, FLOOR, SAFETY, FlipReport, Outcome, compare, per_target_tolerance
-from .ledger import audit_ledger, audit_ledgers
+from .ledger import audit_ledger
 from .opens import Recorder
 from .overlap import doc_of_target, document_overlap
 from .probes import Cut, boundaries, flip_tokens, plan_cuts
