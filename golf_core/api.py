@@ -35,6 +35,7 @@ Model seams
     ``LayerSchedule``        encoder/decoder block order (``model.set_schedule``)
     ``Rotary``               the rotary embedding seam (``attn.rotary``)
     ``Skips``                the U-Net skip seam (``model.skips``); subclass to change the merge
+    ``Trunk``                the seam that runs the blocks (``model.trunk``); subclass for lanes
     ``is_control_name``      whether a parameter name is a control tensor (fp32, scalar optimizer)
     ``SoftcapHead``          a detached, soft-capped output head ``head(h, bias=None)``
     ``head_of``              the frozen ``SoftcapHead`` of a model (tied embedding or ``lm_head``)
@@ -94,7 +95,7 @@ from .eval.score import window_logits, window_nll
 from .hookspecs import hookimpl
 from .model.fused import KernelCheck, fused_kernel_check, triton_unavailable
 from .model.fused_mlp import FusedSquaredReLUMLP, enable_triton_mlp
-from .model import CastedLinear, LayerSchedule, Rotary, Skips, is_control_name
+from .model import CastedLinear, LayerSchedule, Rotary, Skips, Trunk, is_control_name
 from .model.head import SoftcapHead, head_of
 from .options import NoOptions, Options
 from .quant.artifact import pack_artifact
@@ -117,7 +118,7 @@ __all__ = [
     "ArtifactError", "CastedLinear", "FusedSquaredReLUMLP", "KernelCheck", "DataError", "Decoder", "GolfError", "LayerSchedule", "MomentumWarmup",
     "Muon", "NoOptions", "OptimizerSet", "Options", "PluginError", "QUANT_FORMAT", "QuantizedModel",
     "RecipeError", "Rotary", "RunContext", "Skips", "SoftcapHead", "Stash",
-    "StashKey", "TechniqueInfo", "all_reduce", "any_rank", "barrier", "broadcast_object", "clip_range",
+    "StashKey", "TechniqueInfo", "Trunk", "all_reduce", "any_rank", "barrier", "broadcast_object", "clip_range",
     "decode_entry", "dequantize", "dtype_from_name", "dtype_name", "enable_triton_mlp", "frozen", "fused_kernel_check", "get_rank", "get_world_size",
     "grad_only_for", "head_of", "hookimpl", "is_control_name", "is_distributed", "max_over_ranks", "pack_artifact",
     "passthrough_entry", "quant_report", "quantize_rows_rtn", "read_window", "reduce_device",

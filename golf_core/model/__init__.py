@@ -15,12 +15,15 @@ seam                                 contract                                   
 ``block.attn.q_gain``                Parameter ``[H]``, multiplies q after RoPE      ``qk_gain_init`` (1.5)
 ``block.attn.rotary``                module ``(q, k) -> (q, k)`` on ``[B,T,h,D]``    ``Rotary(D)`` (full RoPE)
 ``block.attn.out_transform``         module ``(y [B,T,H,D], v [B,T,Hkv,D]) -> y``    ``IdentityOutput``
+``block.attn.out_gate``              module ``(y, x, q_raw) -> y`` after out_transform ``IdentityGate``
 ``block.ln_scale``                   float multiplying both normed block inputs     ``1.0``
 ``block.mlp.activation``             module ``h -> h``                              ``ReLUSquared``
 ``block.mlp.fused``                  module ``(x, w1, w2) -> out``, training only   ``None`` (plain MLP)
 ``model.skips``                      module ``(i, x, skip) -> x`` with ``num_skips``  ``Skips`` (weighted add)
 ``model.schedule``                   ``LayerSchedule``; install with ``set_schedule``  ``LayerSchedule.unet(L)``
 ``model.looping_active``             switch of the schedule's looped layout         ``False``
+``model.embed_transform``            module ``(e [B,T,d], ids) -> e`` before the norm  ``IdentityEmbed``
+``model.trunk``                      module running the blocks (``Trunk`` subclass)  ``Trunk`` (one stream)
 ==================================  =============================================  ==========================
 
 Query head ``h`` reads KV head ``h // (H // Hkv)``; ``out_transform`` implementations must use
@@ -54,13 +57,14 @@ from golf_core.model.mlp import MLP, ReLUSquared
 from golf_core.model.params import CONTROL_TENSOR_PATTERNS, count_parameters, is_control_name, is_scalar_param
 from golf_core.model.rotary import Rotary, apply_rotary
 from golf_core.model.schedule import LayerSchedule
-from golf_core.model.seams import IdentityOutput, describe_seams
+from golf_core.model.seams import IdentityEmbed, IdentityGate, IdentityOutput, describe_seams
 from golf_core.model.self_attention import CausalSelfAttention
 from golf_core.model.skips import Skips
+from golf_core.model.trunk import Trunk
 
 __all__ = [
     "BACKENDS", "Block", "CONTROL_TENSOR_PATTERNS", "CastedLinear", "CausalSelfAttention", "GPT", "GPTConfig",
-    "IdentityOutput", "LayerSchedule", "MLP", "RMSNorm", "ReLUSquared", "Rotary", "Skips", "apply_rotary",
+    "IdentityEmbed", "IdentityGate", "IdentityOutput", "LayerSchedule", "MLP", "RMSNorm", "ReLUSquared", "Rotary", "Skips", "Trunk", "apply_rotary",
     "backend_available", "build_model", "causal_attention", "count_parameters", "describe_seams", "flops_per_token",
     "is_control_name", "is_scalar_param", "matmul_params_per_token", "prepare_for_device", "resolve_backend", "resolve_dtype",
     "restore_fp32_params", "rms_norm", "use_baseline_sdpa_kernels",

@@ -2,9 +2,9 @@
 
 ::
 
-    x   = resid_mix[0]*x + resid_mix[1]*x0
-    x   = x + attn_scale * attn(rms_norm(x) * ln_scale)
-    x   = x + mlp_scale  * mlp(rms_norm(x) * ln_scale)
+    x   = resid_mix[0]*x + resid_mix[1]*x0             # mix_input
+    x   = x + attn_scale * attn(rms_norm(x) * ln_scale)  # attn_branch
+    x   = x + mlp_scale  * mlp(rms_norm(x) * ln_scale)   # mlp_branch
 
 ``ln_scale`` is 1.0 in the baseline (the multiply is skipped); PR #1394 sets
 ``1/sqrt(layer_idx+1)`` from the *physical* index, so a looped block keeps its own factor.
@@ -38,15 +38,27 @@ class Block(nn.Module):
         self.resid_mix = nn.Parameter(torch.stack((torch.ones(dim), torch.zeros(dim))).float())
         self.ln_scale: float = 1.0
 
-    def forward(self, x: Tensor, x0: Tensor) -> Tensor:
-        """Apply the layer to the stream ``x`` given the embedding stream ``x0`` (both ``[B,T,d]``)."""
+    def mix_input(self, x: Tensor, x0: Tensor) -> Tensor:
+        """``resid_mix[0]*x + resid_mix[1]*x0``: the block's input stream."""
         mix = self.resid_mix.to(x.dtype)
-        x = mix[0][None, None, :] * x + mix[1][None, None, :] * x0
+        return mix[0][None, None, :] * x + mix[1][None, None, :] * x0
+
+    def attn_branch(self, x: Tensor) -> Tensor:
+        """``attn_scale * attn(attn_norm(x) * ln_scale)``: what attention adds to the stream."""
         h = self.attn_norm(x)
         if self.ln_scale != 1.0:
             h = h * self.ln_scale
-        x = x + self.attn_scale.to(x.dtype)[None, None, :] * self.attn(h)
+        return self.attn_scale.to(x.dtype)[None, None, :] * self.attn(h)
+
+    def mlp_branch(self, x: Tensor) -> Tensor:
+        """``mlp_scale * mlp(mlp_norm(x) * ln_scale)``: what the MLP adds to the stream."""
         h = self.mlp_norm(x)
         if self.ln_scale != 1.0:
             h = h * self.ln_scale
-        return x + self.mlp_scale.to(x.dtype)[None, None, :] * self.mlp(h)
+        return self.mlp_scale.to(x.dtype)[None, None, :] * self.mlp(h)
+
+    def forward(self, x: Tensor, x0: Tensor) -> Tensor:
+        """Apply the layer to the stream ``x`` given the embedding stream ``x0`` (both ``[B,T,d]``)."""
+        x = self.mix_input(x, x0)
+        x = x + self.attn_branch(x)
+        return x + self.mlp_branch(x)

@@ -2,11 +2,12 @@
 
 ::
 
-    x = rms_norm(tok_emb(ids)); x0 = x
-    for i in encoder:  x = blocks[i](x, x0); push(x)
-    for j, i in enumerate(decoder):
-        if j < skips.num_skips and stack: x = skips(j, x, pop())
-        x = blocks[i](x, x0)
+    x = rms_norm(embed_transform(tok_emb(ids), ids)); x0 = x   # embed_transform: identity seam
+    x = trunk(x, x0, blocks, skips, *schedule.active()):       # the default Trunk:
+        for i in encoder:  x = blocks[i](x, x0); push(x)
+        for j, i in enumerate(decoder):
+            if j < skips.num_skips and stack: x = skips(j, x, pop())
+            x = blocks[i](x, x0)
     h = final_norm(x)                                   # forward_hidden
     logits = softcap * tanh((h @ tok_emb.weight.T) / softcap)   # compute_logits (tied)
     loss = cross_entropy(logits.float(), targets)       # forward
@@ -26,8 +27,10 @@ from golf_core.model.block import Block
 from golf_core.model.config import GPTConfig
 from golf_core.model.layers import CastedLinear, RMSNorm, rms_norm
 from golf_core.model.schedule import LayerSchedule
+from golf_core.model.seams import IdentityEmbed
 from golf_core.model.self_attention import CausalSelfAttention
 from golf_core.model.skips import Skips
+from golf_core.model.trunk import Trunk
 
 
 class GPT(nn.Module):
@@ -54,6 +57,8 @@ class GPT(nn.Module):
                   config.qk_gain_init, layer_idx=i)
             for i in range(config.num_layers)
         ])
+        self.embed_transform: nn.Module = IdentityEmbed()
+        self.trunk: nn.Module = Trunk()
         self.final_norm = RMSNorm()
         self.lm_head = None if config.tie_embeddings else CastedLinear(d, config.vocab_size, zero_init=True)
         self.attention_backend = "sdpa"  # resolved by prepare_for_device
@@ -102,18 +107,9 @@ class GPT(nn.Module):
 
     def forward_hidden(self, input_ids: Tensor) -> Tensor:
         """Final-normed hidden states ``[B, T, model_dim]`` for token ids ``[B, T]``."""
-        x = rms_norm(self.tok_emb(input_ids))
-        x0 = x
+        x = rms_norm(self.embed_transform(self.tok_emb(input_ids), input_ids))
         encoder, decoder = self.schedule.active()
-        stack: list[Tensor] = []
-        for i in encoder:
-            x = self.blocks[i](x, x0)
-            stack.append(x)
-        num_skips = self.skips.num_skips
-        for j, i in enumerate(decoder):
-            if j < num_skips and stack:
-                x = self.skips(j, x, stack.pop())
-            x = self.blocks[i](x, x0)
+        x = self.trunk(x, x, self.blocks, self.skips, encoder, decoder)
         return self.final_norm(x)
 
     def raw_logits(self, hidden: Tensor) -> Tensor:

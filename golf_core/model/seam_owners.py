@@ -22,6 +22,9 @@ def seam_snapshot(model: nn.Module) -> Optional[dict[str, Any]]:
         return {
             "block.attn.rotary": tuple(id(b.attn.rotary) for b in blocks),
             "block.attn.out_transform": tuple(id(b.attn.out_transform) for b in blocks),
+            "block.attn.out_gate": tuple(id(b.attn.out_gate) for b in blocks),
+            "model.embed_transform": id(model.embed_transform),
+            "model.trunk": id(model.trunk),
             "block.mlp.activation": tuple(id(b.mlp.activation) for b in blocks),
             "block.ln_scale": tuple(float(b.ln_scale) for b in blocks),
             "model.skips": type(model.skips).__name__,

@@ -8,6 +8,7 @@
     q = q * q_gain[None, None, :, None]      # seam: Parameter[H], init [model] qk_gain_init
     y = causal_attention(q, k, v, backend)   # FA3 / FA2 / SDPA, scale 1/sqrt(D)
     y = out_transform(y, v)                  # seam: identity by default (XSA replaces it)
+    y = out_gate(y, x, c_q(x))               # seam: identity by default (attention gates)
     return proj(y.reshape(B, T, H*D))        # proj zero-init
 """
 from __future__ import annotations
@@ -19,11 +20,11 @@ import torch
 from golf_core.model.attention import causal_attention
 from golf_core.model.layers import CastedLinear, rms_norm
 from golf_core.model.rotary import Rotary
-from golf_core.model.seams import IdentityOutput
+from golf_core.model.seams import IdentityGate, IdentityOutput
 
 
 class CausalSelfAttention(nn.Module):
-    """Causal GQA self-attention with named seams ``rotary``, ``q_gain``, ``out_transform``.
+    """Causal GQA self-attention with named seams ``rotary``, ``q_gain``, ``out_transform``, ``out_gate``.
 
     :param dim: model width; ``head_dim = dim // num_heads``.
     :param num_heads: query heads ``H``.
@@ -45,6 +46,7 @@ class CausalSelfAttention(nn.Module):
         self.q_gain = nn.Parameter(torch.full((num_heads,), float(qk_gain_init), dtype=torch.float32))
         self.rotary: nn.Module = Rotary(self.head_dim, base=rope_base)
         self.out_transform: nn.Module = IdentityOutput()
+        self.out_gate: nn.Module = IdentityGate()
         self.backend = "sdpa"  # set by GPT.set_attention_backend / prepare_for_device
 
     def transform_qk(self, q: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
@@ -55,10 +57,12 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Attend over ``x [B, T, dim]`` causally; returns ``[B, T, dim]``."""
         B, T, dim = x.shape
-        q = self.c_q(x).view(B, T, self.num_heads, self.head_dim)
+        q_raw = self.c_q(x)
+        q = q_raw.view(B, T, self.num_heads, self.head_dim)
         k = self.c_k(x).view(B, T, self.num_kv_heads, self.head_dim)
         v = self.c_v(x).view(B, T, self.num_kv_heads, self.head_dim)
         q, k = self.transform_qk(q, k)
         y = causal_attention(q, k, v, self.backend)
         y = self.out_transform(y, v)
+        y = self.out_gate(y, x, q_raw)
         return self.proj(y.reshape(B, T, dim))

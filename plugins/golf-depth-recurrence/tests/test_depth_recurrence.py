@@ -10,6 +10,7 @@ from golf_core import GolfError, Stash
 from golf_core.model import GPT, GPTConfig, count_parameters
 from golf_core.recipe import load_recipe_text
 from golf_depth_recurrence import (
+    ProgressiveSchedule, progressive_stages,
     SharedLastSlotSkips, UntiedPass, loop_virtual_layers, repeat_virtual_layers, skip_pairs, split_halves,
 )
 from golf_depth_recurrence import plugin
@@ -383,3 +384,95 @@ def test_untied_passes_compile_fullgraph():
     for active in (False, True):
         model.looping_active = active
         torch.testing.assert_close(compiled(x, y), model(x, y))
+
+
+# ---- progressive form (#1412) -------------------------------------------------------------------
+
+P = Opts(loop_start=4, loop_end=5, num_loops=2, enable_at=0.5, phase2_at=0.65)  # #1412 as run
+
+
+def test_stage_lists_are_1412s():
+    # R1412 L540-575 at 11 layers, loop 4-5, NUM_LOOPS=2
+    (e1, d1), (e2, d2) = progressive_stages(11, 2, 4, 5)
+    assert (e1, d1) == ([0, 1, 2, 3, 4, 5], [4, 5, 6, 7, 8, 9, 10])
+    assert (e2, d2) == ([0, 1, 2, 3, 4, 5, 4], [5, 4, 5, 6, 7, 8, 9, 10])
+    m = built(P)
+    assert isinstance(m.schedule, ProgressiveSchedule) and m.skips.num_skips == 7
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+def test_stage_forward_equals_independent_loop(stage):
+    model = wake(built(P)).double()
+    ids = torch.randint(0, 64, (2, 9))
+    virtual = {1: [0, 1, 2, 3, 4, 5, 4, 5, 6, 7, 8, 9, 10], 2: [0, 1, 2, 3, 4, 5, 4, 5, 4, 5, 6, 7, 8, 9, 10]}[stage]
+    model.schedule.stage = stage
+    model.looping_active = True
+    with torch.no_grad():
+        got = model.forward_logits(ids)
+        ref = reference_logits(model, ids, virtual)
+    torch.testing.assert_close(got, ref, rtol=1e-10, atol=1e-10)
+
+
+def test_two_stage_switch_one_per_step():
+    model, ctx = built(P), fake_ctx()
+    plugin.golf_on_train_start(model, ctx, P)
+    plugin.golf_on_step_end(model, progress(5, 0.49), ctx, P)
+    assert not model.looping_active
+    plugin.golf_on_step_end(model, progress(6, 0.70), ctx, P)  # past both points: stage 1 first
+    assert model.looping_active and model.schedule.stage == 1
+    assert model.schedule.active() == ((0, 1, 2, 3, 4, 5), (4, 5, 6, 7, 8, 9, 10))
+    plugin.golf_on_step_end(model, progress(7, 0.71), ctx, P)
+    assert model.schedule.stage == 2 and len(model.schedule.active()[1]) == 8
+    assert ctx.log.lines == ["layer_loop:enabled step:6 frac:0.700", "layer_loop:phase2 step:7 frac:0.710"]
+    result = {}
+    plugin.golf_summary(result, ctx, P)
+    assert result["depth-recurrence"]["phase2_step"] == 7
+
+
+def test_train_end_and_artifact_load_run_the_full_loop():
+    model, ctx = built(P), fake_ctx()
+    plugin.golf_on_train_start(model, ctx, P)
+    plugin.golf_on_step_end(model, progress(6, 0.55), ctx, P)
+    assert model.schedule.stage == 1
+    plugin.golf_on_train_end(model, ctx, P)
+    assert model.looping_active and model.schedule.stage == 2
+    fresh = built(P)
+    plugin.golf_on_artifact_load(fresh, fake_ctx(), P)
+    assert fresh.looping_active and fresh.schedule.stage == 2
+
+
+def test_warmup_enters_each_stage_and_restores():
+    model, ctx = built(P), fake_ctx()
+    calls = plugin.golf_compile_warmup(model, ctx, P)
+    assert len(calls) == 2
+    seen = []
+    for enter in calls:
+        undo = enter(model)
+        seen.append(model.schedule.active())
+        undo()
+        assert not model.looping_active and model.schedule.stage == 2
+    assert [len(e) + len(d) for e, d in seen] == [13, 15]
+
+
+def test_resume_keeps_the_stage():
+    model, ctx = built(P), fake_ctx()
+    plugin.golf_on_train_start(model, ctx, P)
+    plugin.golf_on_step_end(model, progress(6, 0.55), ctx, P)
+    state = plugin.golf_state_dict(ctx, P)
+    assert state["stage"] == 1 and state["looping_active"]
+    resumed, ctx2 = built(P), fake_ctx()
+    plugin.golf_on_train_start(resumed, ctx2, P)
+    plugin.golf_load_state_dict(state, ctx2, P)
+    assert resumed.looping_active and resumed.schedule.stage == 1
+
+
+def test_pr1412_count_equals_1394s_and_bad_options():
+    # #1412's log and #1394's both print 35,943,512: the skip slots are sized for stage 2
+    m, m2 = make_model(), make_model()
+    for model, opts in ((m, P), (m2, Opts())):
+        plugin.golf_build_model(model, opts)
+    assert count_parameters(m) == count_parameters(m2)
+    with pytest.raises(ValidationError, match="phase2_at"):
+        Opts(enable_at=0.5, phase2_at=0.4)
+    with pytest.raises(ValidationError, match="phase2_at"):
+        Opts(mode="step", phase2_at=0.6)

@@ -1,0 +1,62 @@
+"""golf plugin ``parallel-residuals``: GPT-J single lane (#1412), split lanes (#1477), routed lanes (#1529)."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from golf_core import Options, TechniqueInfo, hookimpl
+from golf_parallel_residuals.trunks import check_layout, install_parallel
+
+
+class ParallelResidualsOptions(Options):
+    """Options of ``parallel-residuals``."""
+
+    mode: Literal["gptj", "split", "routed"] = Field(
+        "routed", description="'gptj': one stream, attention and MLP read the same input (#1412); 'split': "
+                              "attention lane + MLP lane merged by a learned scalar (#1477); 'routed': two lanes "
+                              "with 4 learned routing lambdas per layer (#1529 and later)")
+    start_layer: int = Field(8, ge=0, description="first physical block that runs in parallel (7 in #1412/#1477/#1493/#1514, 8 from #1529)")
+    resid_init: float = Field(1.1, description="routed mode: initial parallel_resid_lambdas (1.1 in #1529)")
+
+
+def _tiny(opts: ParallelResidualsOptions, recipe: Any) -> ParallelResidualsOptions:
+    """Keep the same number of parallel blocks at the end when the tiny model is shallower,
+    and never below the decoder half."""
+    L = recipe.model.num_layers
+    if opts.start_layer < L:
+        return opts
+    return opts.model_copy(update={"start_layer": max(L // 2, L - 3)})
+
+
+@hookimpl
+def golf_register(register):
+    """Declare the technique."""
+    register(TechniqueInfo(
+        name="parallel-residuals", options=ParallelResidualsOptions,
+        summary="attention and MLP side by side from a start layer: one GPT-J stream, split lanes, or routed lanes",
+        lineage=["#1412", "#1477", "#1493", "#1514", "#1529", "#1530"], legality="fixed-predictor", required_on_load=True,
+        reported_delta="#1477 split lanes -0.0006 vs #1413; #1529 routed lanes -0.0040 vs #1514; #1412 gptj not isolated",
+        tiny=_tiny,
+    ))
+
+
+@hookimpl
+def golf_build_model(model, opts):
+    """Install the trunk of ``mode`` (its lambdas are control tensors)."""
+    check_layout(opts.mode, opts.start_layer, model.schedule.layouts())
+    install_parallel(model, opts.mode, opts.start_layer, opts.resid_init)
+    return model
+
+
+def _unwrap(model: Any) -> Any:
+    for attr in ("_orig_mod", "module"):
+        while hasattr(model, attr) and hasattr(getattr(model, attr), "schedule"):
+            model = getattr(model, attr)
+    return model
+
+
+@hookimpl
+def golf_on_train_start(model, opts):
+    """Check the final layouts (a later plugin may have installed a looped schedule)."""
+    check_layout(opts.mode, opts.start_layer, _unwrap(model).schedule.layouts())

@@ -1,0 +1,206 @@
+"""Parallel residual trunks: three forms of "attention and MLP side by side" (``model.trunk``).
+
+Notation: ``mix(x) = resid_mix[0]*x + resid_mix[1]*x0``, ``A(x) = attn_scale*attn(attn_norm(x)*s)``,
+``M(x) = mlp_scale*mlp(mlp_norm(x)*s)`` (``Block.mix_input``, ``attn_branch``, ``mlp_branch``).
+A block is *parallel* when its physical index is ``>= start``.
+
+``gptj`` (PR #1412 ``PARALLEL_RESIDUAL_START``; #1493, #1514): one stream; a parallel block is
+``x_in = mix(x); x = x_in + A(x_in) + M(x_in)`` (the MLP reads the pre-attention input).
+No parameters.
+
+``split`` (PR #1477): at the first parallel decoder block the stream forks, ``lane0 = x``,
+``lane1 = x``; from then on every decoder block does ``lane0 = mix(lane0) + A(mix(lane0))`` and
+``lane1 = lane1 + M(lane1)``; U-Net skips go to lane0 only; the output is
+``m*lane0 + (1-m)*lane1`` with the scalar ``lane_merge`` ``m`` (init 0.5).
+
+``routed`` (PR #1529, then every later record): at the first parallel block ``lane0 = lane1 = x``;
+a parallel block computes ``a = A(mix(lane0))``, ``m = M(lane1)`` and routes them::
+
+    lane0 = r[i,0]*lane0 + P[i,0,0]*a + P[i,1,0]*m
+    lane1 = r[i,1]*lane1 + P[i,0,1]*a + P[i,1,1]*m
+
+with ``parallel_post_lambdas P [L,2,2]`` (init 1) and ``parallel_resid_lambdas r [L,2]`` (init
+1.1); U-Net skips go to lane0 only; the output is ``(lane0 + lane1)/2``.
+
+In ``split`` and ``routed`` the encoder stays sequential (the records start at layer 7/8, in
+the decoder); ``check_layout`` refuses a layout with a parallel block in the encoder.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from golf_core import GolfError
+from golf_core.api import Trunk
+
+MODES = ("gptj", "split", "routed")
+
+
+class GPTJTrunk(Trunk):
+    """``gptj``: parallel blocks add attention and MLP of the same mixed input (#1412)."""
+
+    def __init__(self, start: int):
+        super().__init__()
+        self.start = int(start)
+
+    def _block(self, block: nn.Module, i: int, x: Tensor, x0: Tensor) -> Tensor:
+        if i < self.start:
+            return block(x, x0)
+        x_in = block.mix_input(x, x0)
+        return x_in + block.attn_branch(x_in) + block.mlp_branch(x_in)
+
+    def forward(self, x: Tensor, x0: Tensor, blocks: nn.ModuleList, skips: nn.Module,
+                encoder: Sequence[int], decoder: Sequence[int]) -> Tensor:
+        """The baseline trunk with ``gptj`` blocks from physical index ``start``."""
+        stack: list[Tensor] = []
+        for i in encoder:
+            x = self._block(blocks[i], i, x, x0)
+            stack.append(x)
+        for j, i in enumerate(decoder):
+            if j < skips.num_skips and stack:
+                x = skips(j, x, stack.pop())
+            x = self._block(blocks[i], i, x, x0)
+        return x
+
+    def extra_repr(self) -> str:
+        """Show the start layer."""
+        return f"start={self.start}"
+
+
+class _LaneTrunk(Trunk):
+    """Shared walk of the two-lane forms: sequential encoder, lanes from the first parallel
+    decoder block, skips into lane0 only."""
+
+    def __init__(self, start: int):
+        super().__init__()
+        self.start = int(start)
+
+    def fork(self, block: nn.Module, i: int, x: Tensor, x0: Tensor) -> tuple[Tensor, Tensor]:
+        """The lanes after the first parallel block (input ``x``)."""
+        raise NotImplementedError
+
+    def step(self, block: nn.Module, i: int, lane0: Tensor, lane1: Tensor, x0: Tensor) -> tuple[Tensor, Tensor]:
+        """The lanes after a later parallel block."""
+        raise NotImplementedError
+
+    def merge(self, lane0: Tensor, lane1: Tensor) -> Tensor:
+        """The stream handed to the final norm."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor, x0: Tensor, blocks: nn.ModuleList, skips: nn.Module,
+                encoder: Sequence[int], decoder: Sequence[int]) -> Tensor:
+        """Sequential encoder; decoder forks into two lanes at the first parallel block."""
+        stack: list[Tensor] = []
+        for i in encoder:
+            x = blocks[i](x, x0)
+            stack.append(x)
+        lanes: tuple[Tensor, Tensor] | None = None
+        for j, i in enumerate(decoder):
+            pop = j < skips.num_skips and bool(stack)
+            if lanes is None:
+                if pop:
+                    x = skips(j, x, stack.pop())
+                if i >= self.start:
+                    lanes = self.fork(blocks[i], i, x, x0)
+                else:
+                    x = blocks[i](x, x0)
+            else:
+                lane0, lane1 = lanes
+                if pop:
+                    lane0 = skips(j, lane0, stack.pop())
+                lanes = self.step(blocks[i], i, lane0, lane1, x0)
+        return x if lanes is None else self.merge(*lanes)
+
+    def extra_repr(self) -> str:
+        """Show the start layer."""
+        return f"start={self.start}"
+
+
+class SplitLaneTrunk(_LaneTrunk):
+    """``split``: an attention lane and an MLP lane that never exchange, merged by ``lane_merge`` (#1477)."""
+
+    def __init__(self, start: int):
+        super().__init__(start)
+        self.lane_merge = nn.Parameter(torch.tensor(0.5, dtype=torch.float32))
+
+    def step(self, block, i, lane0, lane1, x0):
+        """``lane0 = mix(lane0) + A(mix(lane0))``, ``lane1 = lane1 + M(lane1)``."""
+        a_in = block.mix_input(lane0, x0)
+        return a_in + block.attn_branch(a_in), lane1 + block.mlp_branch(lane1)
+
+    def fork(self, block, i, x, x0):
+        """Both lanes start from ``x``."""
+        return self.step(block, i, x, x, x0)
+
+    def merge(self, lane0, lane1):
+        """``m*lane0 + (1-m)*lane1``."""
+        m = self.lane_merge.to(lane0.dtype)
+        return m * lane0 + (1.0 - m) * lane1
+
+
+class RoutedLaneTrunk(_LaneTrunk):
+    """``routed``: both lanes receive both branches, weighted by per-layer lambdas (#1529).
+
+    :param num_layers: physical blocks (rows of the lambda tables).
+    :param resid_init: initial ``parallel_resid_lambdas`` (1.1 in #1529's identity init).
+    """
+
+    def __init__(self, start: int, num_layers: int, resid_init: float = 1.1):
+        super().__init__(start)
+        self.parallel_post_lambdas = nn.Parameter(torch.ones(num_layers, 2, 2, dtype=torch.float32))
+        self.parallel_resid_lambdas = nn.Parameter(torch.full((num_layers, 2), float(resid_init), dtype=torch.float32))
+
+    def step(self, block, i, lane0, lane1, x0):
+        """``a = A(mix(lane0))``, ``m = M(lane1)``; each lane = r*lane + P[a]*a + P[m]*m."""
+        a = block.attn_branch(block.mix_input(lane0, x0))
+        m = block.mlp_branch(lane1)
+        r = self.parallel_resid_lambdas[i].to(lane0.dtype)
+        post = self.parallel_post_lambdas[i].to(lane0.dtype)
+        return (r[0] * lane0 + post[0, 0] * a + post[1, 0] * m,
+                r[1] * lane1 + post[0, 1] * a + post[1, 1] * m)
+
+    def fork(self, block, i, x, x0):
+        """Both lanes start from ``x``."""
+        return self.step(block, i, x, x, x0)
+
+    def merge(self, lane0, lane1):
+        """``(lane0 + lane1) / 2``."""
+        return 0.5 * (lane0 + lane1)
+
+
+#: Names of the trunks' parameters: control tensors (fp32, scalar Adam, not quantized).
+CONTROL_PATTERNS = ("lane_merge", "parallel_post_lambdas", "parallel_resid_lambdas")
+
+
+def check_layout(mode: str, start: int, layouts: Sequence[tuple[Sequence[int], Sequence[int]]]) -> None:
+    """Raise ``GolfError`` when a lane mode would put a parallel block in the encoder."""
+    if mode == "gptj":
+        return
+    for enc, _ in layouts:
+        bad = [i for i in enc if i >= start]
+        if bad:
+            raise GolfError(f"options.parallel-residuals.start_layer = {start}: mode {mode!r} runs lanes in the "
+                            f"decoder only, but encoder blocks {bad} would be parallel; raise start_layer")
+
+
+def install_parallel(model: nn.Module, mode: str, start: int, resid_init: float = 1.1) -> Trunk:
+    """Install the ``mode`` trunk on ``model`` (a golf ``GPT``) from physical block ``start``,
+    and list its parameters in ``model.golf_control_patterns``."""
+    if mode not in MODES:
+        raise GolfError(f"parallel residual mode {mode!r}: expected one of {', '.join(MODES)}")
+    num_layers = model.config.num_layers
+    if not 0 <= start < num_layers:
+        raise GolfError(f"options.parallel-residuals.start_layer = {start}: the model has {num_layers} layers (0..{num_layers - 1})")
+    if mode == "gptj":
+        trunk: Trunk = GPTJTrunk(start)
+    elif mode == "split":
+        trunk = SplitLaneTrunk(start)
+    else:
+        trunk = RoutedLaneTrunk(start, num_layers, resid_init)
+    device = model.tok_emb.weight.device
+    model.trunk = trunk.to(device)
+    patterns = tuple(getattr(model, "golf_control_patterns", ()) or ())
+    model.golf_control_patterns = patterns + tuple(p for p in CONTROL_PATTERNS if p not in patterns)
+    return model.trunk
