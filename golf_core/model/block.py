@@ -11,6 +11,8 @@
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import Tensor, nn
 
@@ -38,14 +40,16 @@ class Block(nn.Module):
         self.resid_mix = nn.Parameter(torch.stack((torch.ones(dim), torch.zeros(dim))).float())
         self.ln_scale: float = 1.0
 
-    def forward(self, x: Tensor, x0: Tensor) -> Tensor:
-        """Apply the layer to the stream ``x`` given the embedding stream ``x0`` (both ``[B,T,d]``)."""
+    def forward(self, x: Tensor, x0: Tensor, cu_seqlens: Optional[Tensor] = None, max_seqlen: int = 0) -> Tensor:
+        """Apply the layer to the stream ``x`` given the embedding stream ``x0`` (both ``[B,T,d]``);
+        ``cu_seqlens``/``max_seqlen`` (documents) go to the attention."""
         mix = self.resid_mix.to(x.dtype)
         x = mix[0][None, None, :] * x + mix[1][None, None, :] * x0
         h = self.attn_norm(x)
         if self.ln_scale != 1.0:
             h = h * self.ln_scale
-        x = x + self.attn_scale.to(x.dtype)[None, None, :] * self.attn(h)
+        a = self.attn(h) if cu_seqlens is None else self.attn(h, cu_seqlens, max_seqlen)
+        x = x + self.attn_scale.to(x.dtype)[None, None, :] * a
         h = self.mlp_norm(x)
         if self.ln_scale != 1.0:
             h = h * self.ln_scale
