@@ -29,6 +29,9 @@ Data
     ``shard_tokens``         the tokens of one shard file (memory-mapped)
     ``shard_num_tokens``     the token count of a shard from its header
     ``read_window``          ``n`` tokens of a shard from an offset
+    ``bos_positions``        indices of every BOS (document start) in a 1-D token array
+    ``DocumentMask``         keeps attention inside documents (``model.set_document_mask``)
+    ``cu_seqlens_for``       the document segments of a ``[B, T]`` batch as FlashAttention's ``cu_seqlens``
 
 Model seams
     ``CastedLinear``         the core's linear layer (fp32 weights, cast to the input dtype)
@@ -88,6 +91,7 @@ Quantization and artifacts
     ``enable_triton_mlp``    register its Triton kernel on CUDA after the probe; returns the decision
 """
 from .context import RunContext
+from .data.documents import DocumentMask, bos_positions, cu_seqlens_for
 from .data.loaders import read_window, shard_tokens
 from .data.shards import num_tokens as shard_num_tokens
 from .errors import ArtifactError, DataError, GolfError, PluginError, RecipeError
@@ -115,7 +119,7 @@ from .train.optim import OptimizerSet
 from .train.schedule import MomentumWarmup
 
 __all__ = [
-    "ArtifactError", "CastedLinear", "FusedSquaredReLUMLP", "KernelCheck", "DataError", "Decoder", "GolfError", "LayerSchedule", "MomentumWarmup",
+    "ArtifactError", "CastedLinear", "DocumentMask", "bos_positions", "cu_seqlens_for", "FusedSquaredReLUMLP", "KernelCheck", "DataError", "Decoder", "GolfError", "LayerSchedule", "MomentumWarmup",
     "Muon", "NoOptions", "OptimizerSet", "Options", "PluginError", "QUANT_FORMAT", "QuantizedModel",
     "RecipeError", "Rotary", "RunContext", "Skips", "SoftcapHead", "Stash",
     "StashKey", "TechniqueInfo", "Trunk", "all_reduce", "any_rank", "barrier", "broadcast_object", "clip_range",

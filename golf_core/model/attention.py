@@ -13,6 +13,13 @@ Every backend takes ``q [B, T, H, D]``, ``k, v [B, T, Hkv, D]`` (``H % Hkv == 0`
 
 ``resolve_backend`` returns the chosen name; ``prepare_for_device`` records it on the model
 (``model.attention_backend``) so the manifest can store it.
+
+``document_attention`` is the same attention restricted to segments (documents, PR #1530):
+position ``i`` attends to ``j`` only when ``j <= i`` and both lie in the same segment of
+``cu_seqlens`` (``golf_core.data.documents``). FA3 (and FA2) run ``flash_attn_varlen_func`` on the
+flattened ``[B*T, H, D]`` tokens; the other backends run SDPA with the equivalent dense mask
+``[B, 1, T, T]`` (exact, but quadratic in ``T``: meant for CPU and for rows of a few thousand
+tokens).
 """
 from __future__ import annotations
 
@@ -32,12 +39,13 @@ _SDPA_HAS_GQA = tuple(int(p) for p in torch.__version__.split("+")[0].split(".")
 _flash_funcs: dict[str, Callable] = {}
 
 
-def _import_flash(name: str) -> Callable:
-    """Import and cache ``flash_attn_func`` of backend ``name``; raises ImportError if absent."""
-    fn = _flash_funcs.get(name)
+def _import_flash(name: str, func: str = "flash_attn_func") -> Callable:
+    """Import and cache ``func`` of backend ``name``'s package; raises ImportError if absent."""
+    key = name if func == "flash_attn_func" else f"{name}.{func}"
+    fn = _flash_funcs.get(key)
     if fn is None:
-        fn = importlib.import_module(_MODULES[name]).flash_attn_func
-        _flash_funcs[name] = fn
+        fn = getattr(importlib.import_module(_MODULES[name]), func)
+        _flash_funcs[key] = fn
     return fn
 
 
@@ -92,16 +100,18 @@ def _flash2(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     return out[0] if isinstance(out, (tuple, list)) else out
 
 
-def _sdpa(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+def _sdpa(q: Tensor, k: Tensor, v: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+    """SDPA on ``[B,T,H,D]`` tensors: causal, or under the boolean ``mask`` when one is given."""
     qh, kh, vh = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+    kw = {"is_causal": True} if mask is None else {"attn_mask": mask}
     groups = q.size(2) // k.size(2)
     if groups == 1:
-        y = F.scaled_dot_product_attention(qh, kh, vh, is_causal=True)
+        y = F.scaled_dot_product_attention(qh, kh, vh, **kw)
     elif _SDPA_HAS_GQA:
-        y = F.scaled_dot_product_attention(qh, kh, vh, is_causal=True, enable_gqa=True)
+        y = F.scaled_dot_product_attention(qh, kh, vh, enable_gqa=True, **kw)
     else:
         y = F.scaled_dot_product_attention(
-            qh, kh.repeat_interleave(groups, dim=1), vh.repeat_interleave(groups, dim=1), is_causal=True)
+            qh, kh.repeat_interleave(groups, dim=1), vh.repeat_interleave(groups, dim=1), **kw)
     return y.transpose(1, 2)
 
 
@@ -113,6 +123,35 @@ _KERNELS: dict[str, Callable[[Tensor, Tensor, Tensor], Tensor]] = {
 def causal_attention(q: Tensor, k: Tensor, v: Tensor, backend: str = "sdpa") -> Tensor:
     """Causal GQA attention ``[B,T,H,D], [B,T,Hkv,D], [B,T,Hkv,D] -> [B,T,H,D]`` with ``backend``."""
     return _KERNELS[backend](q, k, v)
+
+
+def document_mask(cu_seqlens: Tensor, batch: int, seq_len: int) -> Tensor:
+    """The boolean mask ``[batch, 1, seq_len, seq_len]``: True where query ``i`` may read key
+    ``j`` (``j <= i`` in the same segment of ``cu_seqlens``)."""
+    from golf_core.data.documents import segment_ids  # only runs that mask documents import it
+
+    seg = segment_ids(cu_seqlens, batch, seq_len)
+    pos = torch.arange(seq_len, device=cu_seqlens.device)
+    causal = pos[None, :] <= pos[:, None]
+    return ((seg[:, :, None] == seg[:, None, :]) & causal[None])[:, None]
+
+
+def document_attention(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, max_seqlen: int,
+                       backend: str = "sdpa") -> Tensor:
+    """Causal GQA attention within the segments of ``cu_seqlens`` (over the flattened ``B*T``
+    positions; see the module docstring); shapes as ``causal_attention``.
+
+    :param max_seqlen: an upper bound on a segment's length (FlashAttention's ``max_seqlen``).
+    """
+    B, T, H, D = q.shape
+    if backend in ("flash3", "flash2"):
+        fn = _import_flash(backend, "flash_attn_varlen_func")
+        out = fn(q.reshape(B * T, H, D), k.reshape(B * T, k.size(2), D), v.reshape(B * T, v.size(2), D),
+                 cu_seqlens_q=cu_seqlens, cu_seqlens_k=cu_seqlens, max_seqlen_q=max_seqlen,
+                 max_seqlen_k=max_seqlen, causal=True)
+        out = out[0] if isinstance(out, (tuple, list)) else out
+        return out.view(B, T, H, D)
+    return _sdpa(q, k, v, document_mask(cu_seqlens, B, T))
 
 
 def use_baseline_sdpa_kernels() -> None:

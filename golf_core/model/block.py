@@ -11,6 +11,8 @@
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import Tensor, nn
 
@@ -43,12 +45,14 @@ class Block(nn.Module):
         mix = self.resid_mix.to(x.dtype)
         return mix[0][None, None, :] * x + mix[1][None, None, :] * x0
 
-    def attn_branch(self, x: Tensor) -> Tensor:
-        """``attn_scale * attn(attn_norm(x) * ln_scale)``: what attention adds to the stream."""
+    def attn_branch(self, x: Tensor, cu_seqlens: Optional[Tensor] = None, max_seqlen: int = 0) -> Tensor:
+        """``attn_scale * attn(attn_norm(x) * ln_scale)``: what attention adds to the stream
+        (``cu_seqlens``/``max_seqlen``: documents, passed to the attention)."""
         h = self.attn_norm(x)
         if self.ln_scale != 1.0:
             h = h * self.ln_scale
-        return self.attn_scale.to(x.dtype)[None, None, :] * self.attn(h)
+        a = self.attn(h) if cu_seqlens is None else self.attn(h, cu_seqlens, max_seqlen)
+        return self.attn_scale.to(x.dtype)[None, None, :] * a
 
     def mlp_branch(self, x: Tensor) -> Tensor:
         """``mlp_scale * mlp(mlp_norm(x) * ln_scale)``: what the MLP adds to the stream."""
@@ -57,8 +61,9 @@ class Block(nn.Module):
             h = h * self.ln_scale
         return self.mlp_scale.to(x.dtype)[None, None, :] * self.mlp(h)
 
-    def forward(self, x: Tensor, x0: Tensor) -> Tensor:
-        """Apply the layer to the stream ``x`` given the embedding stream ``x0`` (both ``[B,T,d]``)."""
+    def forward(self, x: Tensor, x0: Tensor, cu_seqlens: Optional[Tensor] = None, max_seqlen: int = 0) -> Tensor:
+        """Apply the layer to the stream ``x`` given the embedding stream ``x0`` (both ``[B,T,d]``);
+        ``cu_seqlens``/``max_seqlen`` (documents) go to the attention."""
         x = self.mix_input(x, x0)
-        x = x + self.attn_branch(x)
+        x = x + self.attn_branch(x, cu_seqlens, max_seqlen)
         return x + self.mlp_branch(x)

@@ -12,6 +12,11 @@
     logits = softcap * tanh((h @ tok_emb.weight.T) / softcap)   # compute_logits (tied)
     loss = cross_entropy(logits.float(), targets)       # forward
 
+With a document mask (``set_document_mask``, PR #1530) every attention layer stays inside the
+segments of ``cu_seqlens``: the ones passed in (the training loop computes them outside the
+compiled graph) or, when none are passed, the ones the mask derives from ``input_ids`` (BOS
+starts a document; every row start starts a segment).
+
 In training with ``model.fused_ce`` set (``prepare_for_device``: Triton on CUDA, probe equal to
 the reference) the loss is the fused ``golf::softcap_ce`` op on the raw logits instead
 (``golf_core.model.softcap_ce``: the same CE up to float32 rounding).
@@ -22,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from typing import TYPE_CHECKING, Optional
+
 from golf_core.errors import GolfError
 from golf_core.model.block import Block
 from golf_core.model.config import GPTConfig
@@ -31,6 +38,9 @@ from golf_core.model.seams import IdentityEmbed
 from golf_core.model.self_attention import CausalSelfAttention
 from golf_core.model.skips import Skips
 from golf_core.model.trunk import Trunk
+
+if TYPE_CHECKING:  # only runs that mask documents import golf_core.data.documents
+    from golf_core.data.documents import DocumentMask
 
 
 class GPT(nn.Module):
@@ -64,6 +74,7 @@ class GPT(nn.Module):
         self.attention_backend = "sdpa"  # resolved by prepare_for_device
         self.compute_dtype = torch.float32  # set by prepare_for_device
         self.fused_ce = False  # set by prepare_for_device
+        self.document_mask: Optional["DocumentMask"] = None  # set_document_mask
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -103,13 +114,29 @@ class GPT(nn.Module):
             if isinstance(module, CausalSelfAttention):
                 module.backend = name
 
+    def set_document_mask(self, mask: Optional["DocumentMask"]) -> None:
+        """Keep attention inside documents (``mask``), or attend over whole rows (``None``)."""
+        self.document_mask = mask
+
+    def documents(self, input_ids: Tensor, cu_seqlens: Optional[Tensor] = None) -> tuple[Optional[Tensor], int]:
+        """``(cu_seqlens, max_seqlen)`` of a batch: ``(None, 0)`` without a document mask; the
+        given ``cu_seqlens``, else those the mask derives from ``input_ids``."""
+        mask = self.document_mask
+        if mask is None:
+            return None, 0
+        if cu_seqlens is None:
+            cu_seqlens = mask.cu_seqlens(input_ids)
+        return cu_seqlens, mask.max_seqlen(input_ids.size(1))
+
     # ---- forward ----------------------------------------------------------------------------
 
-    def forward_hidden(self, input_ids: Tensor) -> Tensor:
-        """Final-normed hidden states ``[B, T, model_dim]`` for token ids ``[B, T]``."""
+    def forward_hidden(self, input_ids: Tensor, cu_seqlens: Optional[Tensor] = None) -> Tensor:
+        """Final-normed hidden states ``[B, T, model_dim]`` for token ids ``[B, T]``
+        (``cu_seqlens``: see ``documents``)."""
+        cu, max_seqlen = self.documents(input_ids, cu_seqlens)
         x = rms_norm(self.embed_transform(self.tok_emb(input_ids), input_ids))
         encoder, decoder = self.schedule.active()
-        x = self.trunk(x, x, self.blocks, self.skips, encoder, decoder)
+        x = self.trunk(x, x, self.blocks, self.skips, encoder, decoder, cu, max_seqlen)
         return self.final_norm(x)
 
     def raw_logits(self, hidden: Tensor) -> Tensor:
@@ -124,19 +151,20 @@ class GPT(nn.Module):
         cap = self.config.logit_softcap
         return cap * torch.tanh(self.raw_logits(hidden) / cap)
 
-    def forward_logits(self, input_ids: Tensor) -> Tensor:
+    def forward_logits(self, input_ids: Tensor, cu_seqlens: Optional[Tensor] = None) -> Tensor:
         """``compute_logits(forward_hidden(input_ids))``: ``[B, T, vocab_size]``."""
-        return self.compute_logits(self.forward_hidden(input_ids))
+        return self.compute_logits(self.forward_hidden(input_ids, cu_seqlens))
 
-    def forward(self, input_ids: Tensor, target_ids: Tensor) -> Tensor:
-        """Mean cross-entropy of ``target_ids`` under the logits, computed in float32."""
+    def forward(self, input_ids: Tensor, target_ids: Tensor, cu_seqlens: Optional[Tensor] = None) -> Tensor:
+        """Mean cross-entropy of ``target_ids`` under the logits, computed in float32
+        (``cu_seqlens``: see ``documents``)."""
         if self.fused_ce and self.training:
             from golf_core.model.softcap_ce import softcapped_cross_entropy  # imported by prepare_for_device
 
-            z = self.raw_logits(self.forward_hidden(input_ids))
+            z = self.raw_logits(self.forward_hidden(input_ids, cu_seqlens))
             return softcapped_cross_entropy(z.reshape(-1, z.size(-1)), target_ids.reshape(-1),
                                             self.config.logit_softcap, fused=True)
-        logits = self.forward_logits(input_ids)
+        logits = self.forward_logits(input_ids, cu_seqlens)
         return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), target_ids.reshape(-1), reduction="mean")
 
 

@@ -6,7 +6,8 @@
     q, k = rms_norm(q), rms_norm(k)          # per head, no weight
     q, k = rotary(q, k)                      # seam: Rotary(rope_dims)
     q = q * q_gain[None, None, :, None]      # seam: Parameter[H], init [model] qk_gain_init
-    y = causal_attention(q, k, v, backend)   # FA3 / FA2 / SDPA, scale 1/sqrt(D)
+    y = causal_attention(q, k, v, backend)   # FA3 / FA2 / SDPA, scale 1/sqrt(D); within the
+                                             # segments of cu_seqlens when given (documents)
     y = out_transform(y, v)                  # seam: identity by default (XSA replaces it)
     y = out_gate(y, x, c_q(x))               # seam: identity by default (attention gates)
     return proj(y.reshape(B, T, H*D))        # proj zero-init
@@ -17,7 +18,9 @@ from torch import Tensor, nn
 
 import torch
 
-from golf_core.model.attention import causal_attention
+from typing import Optional
+
+from golf_core.model.attention import causal_attention, document_attention
 from golf_core.model.layers import CastedLinear, rms_norm
 from golf_core.model.rotary import Rotary
 from golf_core.model.seams import IdentityGate, IdentityOutput
@@ -54,15 +57,20 @@ class CausalSelfAttention(nn.Module):
         q, k = self.rotary(rms_norm(q), rms_norm(k))
         return q * self.q_gain.to(q.dtype)[None, None, :, None], k
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Attend over ``x [B, T, dim]`` causally; returns ``[B, T, dim]``."""
+    def forward(self, x: Tensor, cu_seqlens: Optional[Tensor] = None, max_seqlen: int = 0) -> Tensor:
+        """Attend over ``x [B, T, dim]`` causally; returns ``[B, T, dim]``. With ``cu_seqlens``
+        (segments over the flattened ``B*T`` positions, ``golf_core.data.documents``) attention
+        stays inside each segment; ``max_seqlen`` bounds a segment's length."""
         B, T, dim = x.shape
         q_raw = self.c_q(x)
         q = q_raw.view(B, T, self.num_heads, self.head_dim)
         k = self.c_k(x).view(B, T, self.num_kv_heads, self.head_dim)
         v = self.c_v(x).view(B, T, self.num_kv_heads, self.head_dim)
         q, k = self.transform_qk(q, k)
-        y = causal_attention(q, k, v, self.backend)
+        if cu_seqlens is None:
+            y = causal_attention(q, k, v, self.backend)
+        else:
+            y = document_attention(q, k, v, cu_seqlens, max_seqlen or T, self.backend)
         y = self.out_transform(y, v)
         y = self.out_gate(y, x, q_raw)
         return self.proj(y.reshape(B, T, dim))

@@ -14,7 +14,9 @@
 5. on resume: model, optimizers, loader, clock and step from the checkpoint;
    ``golf_on_train_start``; then the plugins' ``golf_load_state_dict``; then the RNG states;
 6. the timed loop: lr multiplier and Muon momentum per step, ``grad_accum`` micro-steps with
-   ``loss / grad_accum`` and DDP gradient sync on the last one only, optional global-norm
+   ``loss / grad_accum`` and DDP gradient sync on the last one only (with a document mask on the
+   model, each micro-batch's ``cu_seqlens`` are computed from its tokens here, outside the compiled
+   graph, and passed to the forward), optional global-norm
    clipping, the optimizers, ``golf_on_step_end`` (outside the compiled graph), a log line every
    ``log_every`` steps, validation every ``val_loss_every`` steps with the clock paused, the
    all-ranks stop at the wallclock cap, a checkpoint every ``checkpoint_every`` steps;
@@ -174,8 +176,10 @@ def _warmup_callables(ctx: Any, model: nn.Module) -> list[Callable[[nn.Module], 
 class _Stepper:
     """One optimizer step: micro-batches, backward, lr/momentum, clipping, optimizers."""
 
-    def __init__(self, fwd: nn.Module, opt: OptimizerSet, ctx: Any, accum: int, local_tokens: int, seq_len: int):
+    def __init__(self, fwd: nn.Module, opt: OptimizerSet, ctx: Any, accum: int, local_tokens: int, seq_len: int,
+                 documents: Any = None):
         self.fwd = fwd
+        self.documents = documents  # the model's DocumentMask: cu_seqlens computed here, outside the graph
         self.opt = opt
         self.ctx = ctx
         self.accum = accum
@@ -195,10 +199,14 @@ class _Stepper:
             if self.ddp:
                 self.fwd.require_backward_grad_sync = micro == self.accum - 1
             x, y = loader.next_batch(self.local_tokens, self.seq_len)
+            cu = None if self.documents is None else self.documents.cu_seqlens(x)
             x = x.to(self.device, non_blocking=self.non_blocking)
             y = y.to(self.device, non_blocking=self.non_blocking)
             with self.ctx.autocast():
-                loss = self.fwd(x, y)
+                if cu is None:
+                    loss = self.fwd(x, y)
+                else:
+                    loss = self.fwd(x, y, cu.to(self.device, non_blocking=self.non_blocking))
             total += loss.detach().float()
             (loss * scale).backward()
         opt.set_muon_momentum(momentum)
@@ -333,7 +341,8 @@ class _Training:
                 fwd, device_ids=[self.device.index] if self.device.type == "cuda" else None, broadcast_buffers=False
             )
         self.fwd = fwd
-        self.stepper = _Stepper(fwd, optimizers, ctx, self.accum, local_tokens, self.t.train_seq_len)
+        self.stepper = _Stepper(fwd, optimizers, ctx, self.accum, local_tokens, self.t.train_seq_len,
+                                documents=getattr(model, "document_mask", None))
         self.loader = make_train_loader(ctx)
         # what a checkpoint saves besides model, optimizers, loader, RNG and clock
         self.step = 0

@@ -79,9 +79,10 @@ class UntiedPass(nn.Module):
         if self.mode == "full":
             self.mlp.fc.weight.copy_(self.shared.mlp.fc.weight)
 
-    def forward(self, x: Tensor, x0: Tensor) -> Tensor:
-        """``Block.forward`` of the shared block with the untied MLP weights."""
-        return self._view_ref[0](x, x0)
+    def forward(self, x: Tensor, x0: Tensor, **documents) -> Tensor:
+        """``Block.forward`` of the shared block with the untied MLP weights (``documents``:
+        the block's ``cu_seqlens``/``max_seqlen``, passed through)."""
+        return self._view_ref[0](x, x0, **documents)
 
     def extra_repr(self) -> str:
         """Show which block this pass repeats."""

@@ -27,7 +27,7 @@ the decoder); ``check_layout`` refuses a layout with a parallel block in the enc
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -45,23 +45,26 @@ class GPTJTrunk(Trunk):
         super().__init__()
         self.start = int(start)
 
-    def _block(self, block: nn.Module, i: int, x: Tensor, x0: Tensor) -> Tensor:
+    def _block(self, block: nn.Module, i: int, x: Tensor, x0: Tensor, doc: tuple) -> Tensor:
         if i < self.start:
-            return block(x, x0)
+            return block(x, x0, *doc)
         x_in = block.mix_input(x, x0)
-        return x_in + block.attn_branch(x_in) + block.mlp_branch(x_in)
+        return x_in + block.attn_branch(x_in, *doc) + block.mlp_branch(x_in)
 
     def forward(self, x: Tensor, x0: Tensor, blocks: nn.ModuleList, skips: nn.Module,
-                encoder: Sequence[int], decoder: Sequence[int]) -> Tensor:
-        """The baseline trunk with ``gptj`` blocks from physical index ``start``."""
+                encoder: Sequence[int], decoder: Sequence[int], cu_seqlens: Optional[Tensor] = None,
+                max_seqlen: int = 0) -> Tensor:
+        """The baseline trunk with ``gptj`` blocks from physical index ``start`` (``cu_seqlens``,
+        ``max_seqlen``: documents, for every attention)."""
+        doc = (cu_seqlens, max_seqlen)
         stack: list[Tensor] = []
         for i in encoder:
-            x = self._block(blocks[i], i, x, x0)
+            x = self._block(blocks[i], i, x, x0, doc)
             stack.append(x)
         for j, i in enumerate(decoder):
             if j < skips.num_skips and stack:
                 x = skips(j, x, stack.pop())
-            x = self._block(blocks[i], i, x, x0)
+            x = self._block(blocks[i], i, x, x0, doc)
         return x
 
     def extra_repr(self) -> str:
@@ -77,12 +80,13 @@ class _LaneTrunk(Trunk):
         super().__init__()
         self.start = int(start)
 
-    def fork(self, block: nn.Module, i: int, x: Tensor, x0: Tensor) -> tuple[Tensor, Tensor]:
+    def fork(self, block: nn.Module, i: int, x: Tensor, x0: Tensor, doc: tuple) -> tuple[Tensor, Tensor]:
         """The lanes after the first parallel block (input ``x``)."""
         raise NotImplementedError
 
-    def step(self, block: nn.Module, i: int, lane0: Tensor, lane1: Tensor, x0: Tensor) -> tuple[Tensor, Tensor]:
-        """The lanes after a later parallel block."""
+    def step(self, block: nn.Module, i: int, lane0: Tensor, lane1: Tensor, x0: Tensor,
+             doc: tuple) -> tuple[Tensor, Tensor]:
+        """The lanes after a later parallel block (``doc``: ``(cu_seqlens, max_seqlen)`` for the attention)."""
         raise NotImplementedError
 
     def merge(self, lane0: Tensor, lane1: Tensor) -> Tensor:
@@ -90,11 +94,14 @@ class _LaneTrunk(Trunk):
         raise NotImplementedError
 
     def forward(self, x: Tensor, x0: Tensor, blocks: nn.ModuleList, skips: nn.Module,
-                encoder: Sequence[int], decoder: Sequence[int]) -> Tensor:
-        """Sequential encoder; decoder forks into two lanes at the first parallel block."""
+                encoder: Sequence[int], decoder: Sequence[int], cu_seqlens: Optional[Tensor] = None,
+                max_seqlen: int = 0) -> Tensor:
+        """Sequential encoder; decoder forks into two lanes at the first parallel block
+        (``cu_seqlens``, ``max_seqlen``: documents, for every attention)."""
+        doc = (cu_seqlens, max_seqlen)
         stack: list[Tensor] = []
         for i in encoder:
-            x = blocks[i](x, x0)
+            x = blocks[i](x, x0, *doc)
             stack.append(x)
         lanes: tuple[Tensor, Tensor] | None = None
         for j, i in enumerate(decoder):
@@ -103,14 +110,14 @@ class _LaneTrunk(Trunk):
                 if pop:
                     x = skips(j, x, stack.pop())
                 if i >= self.start:
-                    lanes = self.fork(blocks[i], i, x, x0)
+                    lanes = self.fork(blocks[i], i, x, x0, doc)
                 else:
-                    x = blocks[i](x, x0)
+                    x = blocks[i](x, x0, *doc)
             else:
                 lane0, lane1 = lanes
                 if pop:
                     lane0 = skips(j, lane0, stack.pop())
-                lanes = self.step(blocks[i], i, lane0, lane1, x0)
+                lanes = self.step(blocks[i], i, lane0, lane1, x0, doc)
         return x if lanes is None else self.merge(*lanes)
 
     def extra_repr(self) -> str:
@@ -125,14 +132,14 @@ class SplitLaneTrunk(_LaneTrunk):
         super().__init__(start)
         self.lane_merge = nn.Parameter(torch.tensor(0.5, dtype=torch.float32))
 
-    def step(self, block, i, lane0, lane1, x0):
+    def step(self, block, i, lane0, lane1, x0, doc):
         """``lane0 = mix(lane0) + A(mix(lane0))``, ``lane1 = lane1 + M(lane1)``."""
         a_in = block.mix_input(lane0, x0)
-        return a_in + block.attn_branch(a_in), lane1 + block.mlp_branch(lane1)
+        return a_in + block.attn_branch(a_in, *doc), lane1 + block.mlp_branch(lane1)
 
-    def fork(self, block, i, x, x0):
+    def fork(self, block, i, x, x0, doc):
         """Both lanes start from ``x``."""
-        return self.step(block, i, x, x, x0)
+        return self.step(block, i, x, x, x0, doc)
 
     def merge(self, lane0, lane1):
         """``m*lane0 + (1-m)*lane1``."""
@@ -152,18 +159,18 @@ class RoutedLaneTrunk(_LaneTrunk):
         self.parallel_post_lambdas = nn.Parameter(torch.ones(num_layers, 2, 2, dtype=torch.float32))
         self.parallel_resid_lambdas = nn.Parameter(torch.full((num_layers, 2), float(resid_init), dtype=torch.float32))
 
-    def step(self, block, i, lane0, lane1, x0):
+    def step(self, block, i, lane0, lane1, x0, doc):
         """``a = A(mix(lane0))``, ``m = M(lane1)``; each lane = r*lane + P[a]*a + P[m]*m."""
-        a = block.attn_branch(block.mix_input(lane0, x0))
+        a = block.attn_branch(block.mix_input(lane0, x0), *doc)
         m = block.mlp_branch(lane1)
         r = self.parallel_resid_lambdas[i].to(lane0.dtype)
         post = self.parallel_post_lambdas[i].to(lane0.dtype)
         return (r[0] * lane0 + post[0, 0] * a + post[1, 0] * m,
                 r[1] * lane1 + post[0, 1] * a + post[1, 1] * m)
 
-    def fork(self, block, i, x, x0):
+    def fork(self, block, i, x, x0, doc):
         """Both lanes start from ``x``."""
-        return self.step(block, i, x, x, x0)
+        return self.step(block, i, x, x, x0, doc)
 
     def merge(self, lane0, lane1):
         """``(lane0 + lane1) / 2``."""
