@@ -13,7 +13,7 @@ activation, ``ln_scale``), and the plugin calls it at every phase boundary.
 from __future__ import annotations
 
 import copy
-from typing import Literal
+from typing import Literal, Optional
 
 import torch
 from torch import Tensor, nn
@@ -79,10 +79,10 @@ class UntiedPass(nn.Module):
         if self.mode == "full":
             self.mlp.fc.weight.copy_(self.shared.mlp.fc.weight)
 
-    def forward(self, x: Tensor, x0: Tensor, **documents) -> Tensor:
-        """``Block.forward`` of the shared block with the untied MLP weights (``documents``:
-        the block's ``cu_seqlens``/``max_seqlen``, passed through)."""
-        return self._view_ref[0](x, x0, **documents)
+    def forward(self, x: Tensor, x0: Tensor, cu_seqlens: Optional[Tensor] = None, max_seqlen: int = 0) -> Tensor:
+        """``Block.forward`` of the shared block with the untied MLP weights (``cu_seqlens``,
+        ``max_seqlen``: documents, passed through)."""
+        return self._view_ref[0](x, x0, cu_seqlens, max_seqlen)
 
     def extra_repr(self) -> str:
         """Show which block this pass repeats."""
