@@ -12,6 +12,8 @@ Seams (plain attributes; replace them in ``golf_build_model``, before ``prepare_
 ==================================  =============================================  ==========================
 seam                                 contract                                       baseline default
 ==================================  =============================================  ==========================
+``model.embed_transform``            module ``(x [B,T,d], ids [B,T]) -> x`` after     ``IdentityEmbed``
+                                     the embedding norm (``x0`` is its output)
 ``block.attn.q_gain``                Parameter ``[H]``, multiplies q after RoPE      ``qk_gain_init`` (1.5)
 ``block.attn.rotary``                module ``(q, k) -> (q, k)`` on ``[B,T,h,D]``    ``Rotary(D)`` (full RoPE)
 ``block.attn.out_transform``         module ``(y [B,T,H,D], v [B,T,Hkv,D]) -> y``    ``IdentityOutput``
@@ -54,13 +56,13 @@ from golf_core.model.mlp import MLP, ReLUSquared
 from golf_core.model.params import CONTROL_TENSOR_PATTERNS, count_parameters, is_control_name, is_scalar_param
 from golf_core.model.rotary import Rotary, apply_rotary
 from golf_core.model.schedule import LayerSchedule
-from golf_core.model.seams import IdentityOutput, describe_seams
+from golf_core.model.seams import IdentityEmbed, IdentityOutput, describe_seams
 from golf_core.model.self_attention import CausalSelfAttention
 from golf_core.model.skips import Skips
 
 __all__ = [
     "BACKENDS", "Block", "CONTROL_TENSOR_PATTERNS", "CastedLinear", "CausalSelfAttention", "GPT", "GPTConfig",
-    "IdentityOutput", "LayerSchedule", "MLP", "RMSNorm", "ReLUSquared", "Rotary", "Skips", "apply_rotary",
+    "IdentityEmbed", "IdentityOutput", "LayerSchedule", "MLP", "RMSNorm", "ReLUSquared", "Rotary", "Skips", "apply_rotary",
     "backend_available", "build_model", "causal_attention", "count_parameters", "describe_seams", "flops_per_token",
     "is_control_name", "is_scalar_param", "matmul_params_per_token", "prepare_for_device", "resolve_backend", "resolve_dtype",
     "restore_fp32_params", "rms_norm", "use_baseline_sdpa_kernels",

@@ -2,7 +2,7 @@
 
 ::
 
-    x = rms_norm(tok_emb(ids)); x0 = x
+    x = embed_transform(rms_norm(tok_emb(ids)), ids); x0 = x
     for i in encoder:  x = blocks[i](x, x0); push(x)
     for j, i in enumerate(decoder):
         if j < skips.num_skips and stack: x = skips(j, x, pop())
@@ -26,6 +26,7 @@ from golf_core.model.block import Block
 from golf_core.model.config import GPTConfig
 from golf_core.model.layers import CastedLinear, RMSNorm, rms_norm
 from golf_core.model.schedule import LayerSchedule
+from golf_core.model.seams import IdentityEmbed
 from golf_core.model.self_attention import CausalSelfAttention
 from golf_core.model.skips import Skips
 
@@ -49,6 +50,7 @@ class GPT(nn.Module):
         self.schedule = LayerSchedule.unet(config.num_layers)
         self.skips: nn.Module = Skips(self.schedule.num_skips, d)
         self.tok_emb = nn.Embedding(config.vocab_size, d)
+        self.embed_transform: nn.Module = IdentityEmbed()
         self.blocks = nn.ModuleList([
             Block(d, config.num_heads, config.num_kv_heads, config.mlp_hidden, config.rope_base,
                   config.qk_gain_init, layer_idx=i)
@@ -102,7 +104,7 @@ class GPT(nn.Module):
 
     def forward_hidden(self, input_ids: Tensor) -> Tensor:
         """Final-normed hidden states ``[B, T, model_dim]`` for token ids ``[B, T]``."""
-        x = rms_norm(self.tok_emb(input_ids))
+        x = self.embed_transform(rms_norm(self.tok_emb(input_ids)), input_ids)
         x0 = x
         encoder, decoder = self.schedule.active()
         stack: list[Tensor] = []

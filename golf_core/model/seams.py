@@ -17,6 +17,14 @@ class IdentityOutput(nn.Module):
         return y
 
 
+class IdentityEmbed(nn.Module):
+    """Default ``model.embed_transform``: ``(x [B,T,d], input_ids [B,T]) -> x`` unchanged."""
+
+    def forward(self, x: Tensor, input_ids: Tensor) -> Tensor:
+        """Return the normed embedding stream ``x`` as is."""
+        return x
+
+
 def describe_seams(model: nn.Module) -> dict:
     """What fills each seam of ``model`` right now, as plain JSON-able data (for manifests).
 
@@ -25,6 +33,7 @@ def describe_seams(model: nn.Module) -> dict:
     blocks = list(model.blocks)
     return {
         "schedule": model.schedule.to_dict(),
+        "embed_transform": type(getattr(model, "embed_transform", None)).__name__,
         "skips": type(model.skips).__name__,
         "num_skips": model.skips.num_skips,
         "attention_backend": model.attention_backend,
