@@ -23,6 +23,8 @@ seam                                 contract                                   
 ``model.schedule``                   ``LayerSchedule``; install with ``set_schedule``  ``LayerSchedule.unet(L)``
 ``model.looping_active``             switch of the schedule's looped layout         ``False``
 ``model.embed_transform``            module ``(e [B,T,d], ids) -> e`` before the norm  ``IdentityEmbed``
+``model.embed_post_norm``            module ``(x [B,T,d], ids) -> x`` after the norm   ``IdentityEmbed``
+                                     (``x0`` is its output)
 ``model.trunk``                      module running the blocks (``Trunk`` subclass)  ``Trunk`` (one stream)
 ==================================  =============================================  ==========================
 

@@ -2,7 +2,8 @@
 
 ::
 
-    x = rms_norm(embed_transform(tok_emb(ids), ids)); x0 = x   # embed_transform: identity seam
+    x = rms_norm(embed_transform(tok_emb(ids), ids))   # embed_transform: identity seam (raw embeddings)
+    x = embed_post_norm(x, ids); x0 = x                # embed_post_norm: identity seam (normed stream)
     x = trunk(x, x0, blocks, skips, *schedule.active()):       # the default Trunk:
         for i in encoder:  x = blocks[i](x, x0); push(x)
         for j, i in enumerate(decoder):
@@ -68,6 +69,7 @@ class GPT(nn.Module):
             for i in range(config.num_layers)
         ])
         self.embed_transform: nn.Module = IdentityEmbed()
+        self.embed_post_norm: nn.Module = IdentityEmbed()
         self.trunk: nn.Module = Trunk()
         self.final_norm = RMSNorm()
         self.lm_head = None if config.tie_embeddings else CastedLinear(d, config.vocab_size, zero_init=True)
@@ -135,6 +137,7 @@ class GPT(nn.Module):
         (``cu_seqlens``: see ``documents``)."""
         cu, max_seqlen = self.documents(input_ids, cu_seqlens)
         x = rms_norm(self.embed_transform(self.tok_emb(input_ids), input_ids))
+        x = self.embed_post_norm(x, input_ids)
         encoder, decoder = self.schedule.active()
         x = self.trunk(x, x, self.blocks, self.skips, encoder, decoder, cu, max_seqlen)
         return self.final_norm(x)

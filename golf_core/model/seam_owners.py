@@ -24,6 +24,7 @@ def seam_snapshot(model: nn.Module) -> Optional[dict[str, Any]]:
             "block.attn.out_transform": tuple(id(b.attn.out_transform) for b in blocks),
             "block.attn.out_gate": tuple(id(b.attn.out_gate) for b in blocks),
             "model.embed_transform": id(model.embed_transform),
+            "model.embed_post_norm": id(model.embed_post_norm),
             "model.trunk": id(model.trunk),
             "block.mlp.activation": tuple(id(b.mlp.activation) for b in blocks),
             "block.ln_scale": tuple(float(b.ln_scale) for b in blocks),

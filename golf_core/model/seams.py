@@ -27,8 +27,9 @@ class IdentityGate(nn.Module):
 
 
 class IdentityEmbed(nn.Module):
-    """Default ``model.embed_transform``: ``(e [B,T,d], ids [B,T]) -> e`` unchanged (``e`` is the
-    raw token embedding, before the embedding RMSNorm)."""
+    """Default ``model.embed_transform`` and ``model.embed_post_norm``: ``(e [B,T,d], ids [B,T]) -> e``
+    unchanged (``e`` is the raw token embedding before the embedding RMSNorm, resp. the normed
+    stream after it)."""
 
     def forward(self, e: Tensor, ids: Tensor) -> Tensor:
         """Return the token embeddings ``e`` as is."""
@@ -50,6 +51,7 @@ def describe_seams(model: nn.Module) -> dict:
         "out_transform": [type(b.attn.out_transform).__name__ for b in blocks],
         "out_gate": [type(b.attn.out_gate).__name__ for b in blocks],
         "embed_transform": type(model.embed_transform).__name__,
+        "embed_post_norm": type(model.embed_post_norm).__name__,
         "trunk": type(model.trunk).__name__,
         "ln_scale": [float(b.ln_scale) for b in blocks],
         "mlp_activation": [type(b.mlp.activation).__name__ for b in blocks],

@@ -13,6 +13,11 @@
            mean CE, backward, all-reduce (token-weighted mean; one rank: the mean CE's own gradient),
            clip_grad_norm(clip), SGD step
 
+Variants (PR #1529): ``optimizer = "adamw"`` (AdamW at the same cosine lr, weight decay
+``adamw_wd``) instead of SGD; ``hash_embed_size > 0`` adds the TTT-only hash embedding
+(``golf_score_first_ttt.hash_embed``), trained with the model and removed afterwards. An n-gram
+tilt (``golf_score_first_ttt.ngram_tilt``, #1514) may change every scored row before it is scored.
+
 The model is changed in place (it is the eval copy decoded from the artifact).
 """
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any, Callable, Optional
 import torch
 from torch import nn
 
+from .hash_embed import install_hash_embedding, remove_hash_embedding
 from golf_core.api import GolfError, max_over_ranks, token_mean_grads, trainable_parameters, training_only, window_logits
 
 
@@ -41,6 +47,9 @@ class TTTConfig:
     batch_seqs: int = 32
     seq_len: Optional[int] = None
     score_batch_seqs: Optional[int] = None
+    optimizer: str = "sgd"
+    adamw_wd: float = 0.0
+    hash_embed_size: int = 0
 
 
 @dataclass
@@ -116,10 +125,11 @@ def train_on_tokens(model: nn.Module, params: list[nn.Parameter], opt: torch.opt
 def score_first_ttt(model: nn.Module, session: Any, cfg: Optional[TTTConfig] = None, *,
                     autocast: Optional[Callable[[], Any]] = None, device: Optional[torch.device] = None,
                     score_fn: Optional[Callable[[nn.Module, Any], torch.Tensor]] = None,
-                    log: Optional[Callable[[str], None]] = None) -> TTTStats:
+                    log: Optional[Callable[[str], None]] = None, tilt: Any = None) -> TTTStats:
     """Run score-first TTT over ``session`` (an ``EvalSession``), scoring every target once.
 
     :param score_fn: ``score_fn(model, batch) -> logit rows`` (default ``golf_core.api.window_logits``).
+    :param tilt: an object with ``apply(batch, rows) -> rows`` (``StreamTilt``) applied before scoring.
     :return: ``TTTStats``.
     """
     cfg = cfg or TTTConfig()
@@ -131,16 +141,35 @@ def score_first_ttt(model: nn.Module, session: Any, cfg: Optional[TTTConfig] = N
         score_fn = window_logits
     ac = autocast or contextlib.nullcontext
     device = device or session.device
+    hashed = install_hash_embedding(model, cfg.hash_embed_size) if cfg.hash_embed_size > 0 else None
     params = trainable_parameters(model, cfg.freeze_blocks)
-    opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
+    if hashed is not None:   # #1529 appends it after the model's own parameters
+        hid = {id(p) for p in hashed.hash_emb.parameters()}
+        params = [p for p in params if id(p) not in hid] + [hashed.hash_emb.weight]
+    if cfg.optimizer == "adamw":
+        opt: torch.optim.Optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.adamw_wd, fused=False)
+    elif cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
+    else:
+        raise GolfError(f"score-first-ttt: unknown optimizer {cfg.optimizer!r} (sgd or adamw)")
     stats = TTTStats(trained_params=sum(p.numel() for p in params))
+    try:
+        _run_chunks(model, session, cfg, seq_len, params, opt, stats, score_fn, tilt, ac, device, log)
+    finally:
+        if hashed is not None:
+            remove_hash_embedding(model, hashed)
+    return stats
+
+
+def _run_chunks(model, session, cfg, seq_len, params, opt, stats, score_fn, tilt, ac, device, log) -> None:
     with training_only(model, params):
         for chunk in session.chunks(cfg.chunk_tokens):
             stats.chunks += 1
             model.eval()
             with torch.no_grad(), ac():
                 for batch in chunk.windows(cfg.score_batch_seqs):
-                    session.score(batch, score_fn(model, batch))
+                    rows = score_fn(model, batch)
+                    session.score(batch, rows if tilt is None else tilt.apply(batch, rows))
             if chunk.is_last:
                 continue
             lr = chunk_lr(chunk.index, chunk.num_chunks, cfg.lr)
@@ -157,4 +186,3 @@ def score_first_ttt(model: nn.Module, session: Any, cfg: Optional[TTTConfig] = N
                               "steps": steps})
             if log is not None:
                 log(f"score-first-ttt: chunk {chunk.index + 1}/{chunk.num_chunks} lr:{lr:.6f} loss:{loss:.4f} steps:{steps}")
-    return stats
