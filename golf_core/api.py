@@ -44,8 +44,10 @@ Model seams
     ``head_of``              the frozen ``SoftcapHead`` of a model (tied embedding or ``lm_head``)
 
 Training and adapting
-    ``Muon``                 the core Muon optimizer (seams: ``preconditioners``, ``weight_decay``)
+    ``Muon``                 the core Muon optimizer (seams: ``preconditioners``, ``weight_decay``,
+                             ``ns_coefficients``, ``ns_batched``)
     ``OptimizerSet``         the named optimizers ``golf_configure_optimizers`` transforms
+                             (``step_schedules``: per-step ``fn(optimizers, frac)``)
     ``MomentumWarmup``       Muon's linear momentum warmup
     ``trainable_parameters`` every parameter except those of the first ``freeze_blocks`` blocks
     ``training_only``        ``requires_grad`` on given parameters only; flags and mode restored

@@ -85,7 +85,7 @@ class TrainSection(Section):
     reserve_seconds: float = Field(0.0, ge=0, description="seconds of the cap kept for calibration (#1394: 12)")
     warmdown_iters: int = Field(1200, ge=0, description="baseline warmdown length in steps (time-based under a cap)")
     warmdown_frac: Optional[float] = Field(None, gt=0, le=1, description="#1394 style: linear decay over the last fraction of the clock; overrides warmdown_iters")
-    min_lr: float = 0.0
+    min_lr: float = Field(0.0, ge=0, le=1, description="floor of the lr multiplier during the warmdown (#1787: 0.10)")
     warmup_steps: int = Field(20, ge=0, description="compile-warmup steps, undone before the clock starts")
     train_batch_tokens: int = Field(524288, ge=1)
     train_seq_len: int = Field(1024, ge=2)

@@ -127,3 +127,24 @@ def test_clock_state_roundtrip_and_no_cap():
     c2.start()
     ft.now += 1
     assert c2.elapsed_s == 3.5
+
+
+def test_pr1787_min_lr_floor_on_a_dense_clock():
+    """#1787 as run (warmdown 0.75, MIN_LR 0.10, 600 s cap less a 0.5 s GPTQ reserve) against the
+    formula written out: 1 before 1 - 0.75 of the budget, then max((1 - frac) / 0.75, 0.10)."""
+    t = TrainSection(max_wallclock_seconds=600, reserve_seconds=0.5, warmdown_frac=0.75, min_lr=0.10)
+    s = LRSchedule.from_section(t)
+    for i in range(2101):
+        elapsed = 1.05 * 599.5 * i / 2100
+        frac = elapsed / 599.5
+        want = 1.0 if frac < 0.25 else max((1.0 - frac) / 0.75, 0.10)
+        assert s(0, elapsed) == pytest.approx(want, abs=1e-15)
+    assert s(0, 599.5 * 0.925) == pytest.approx(0.10)   # (1 - 0.925) / 0.75 = 0.1: the floor starts here
+    assert s(0, 599.5 * 0.95) == 0.10 and s(0, 700.0) == 0.10
+
+
+def test_min_lr_outside_0_1_is_refused():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="min_lr"):
+        TrainSection(min_lr=1.5)

@@ -13,7 +13,8 @@
    loader is re-created, so the warmup is undone;
 5. on resume: model, optimizers, loader, clock and step from the checkpoint;
    ``golf_on_train_start``; then the plugins' ``golf_load_state_dict``; then the RNG states;
-6. the timed loop: lr multiplier and Muon momentum per step, ``grad_accum`` micro-steps with
+6. the timed loop: lr multiplier, Muon momentum and the optimizers' ``step_schedules`` (with the
+   training fraction the lr used) per step, ``grad_accum`` micro-steps with
    ``loss / grad_accum`` and DDP gradient sync on the last one only (with a document mask on the
    model, each micro-batch's ``cu_seqlens`` are computed from its tokens here, outside the compiled
    graph, and passed to the forward), optional global-norm
@@ -189,8 +190,9 @@ class _Stepper:
         self.device = ctx.device
         self.non_blocking = ctx.device.type == "cuda"
 
-    def __call__(self, loader: Any, lr_mul: float, momentum: float) -> torch.Tensor:
-        """Run one step and return the mean micro-batch loss (a detached 0-d tensor)."""
+    def __call__(self, loader: Any, lr_mul: float, momentum: float, frac: Optional[float] = None) -> torch.Tensor:
+        """Run one step and return the mean micro-batch loss (a detached 0-d tensor); ``frac``
+        (the training fraction of a timed step) goes to the optimizers' ``step_schedules``."""
         opt = self.opt
         opt.zero_grad(set_to_none=True)
         total = torch.zeros((), device=self.device, dtype=torch.float32)
@@ -211,6 +213,8 @@ class _Stepper:
             (loss * scale).backward()
         opt.set_muon_momentum(momentum)
         opt.set_lr_mul(lr_mul)
+        if frac is not None:
+            opt.apply_step_schedules(frac)
         opt.clip_grads()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -472,9 +476,10 @@ class _Training:
                     self.validate()
                 if last:
                     break
-                mul = self.schedule(self.step, clock.elapsed_s)
+                now = clock.elapsed_s
+                mul = self.schedule(self.step, now)
                 mom = self.momentum(self.step)
-                loss = self.stepper(self.loader, mul, mom)
+                loss = self.stepper(self.loader, mul, mom, self.schedule.frac(self.step, now))
                 self.step += 1
                 self.tokens += self.step_tokens
                 elapsed = clock.elapsed_s

@@ -12,14 +12,17 @@ numerics:
 
 Variants attach without copying the class: ``Muon.preconditioners`` is a list of
 ``fn(update, param, group) -> update`` applied to the Nesterov update before Newton-Schulz (empty
-in the baseline; the muon-eq-r plugin adds its row normalization there), and the group option
+in the baseline; the muon-eq-r plugin adds its row normalization there),
+``Muon.ns_coefficients`` the Newton-Schulz coefficients (one tuple, or one per iteration: the
+polar-express plugin installs PR #1787's table), ``Muon.ns_batched`` the bank-era records'
+arithmetic order of Newton-Schulz, and the group option
 ``weight_decay`` is a decoupled ``p *= 1 - lr * wd`` with the scheduled lr (0 in the baseline).
 A plugin sets both on the existing optimizers in ``golf_configure_optimizers``. Deeper changes
 override :meth:`Muon.precondition`, :meth:`Muon.orthogonalize` or :meth:`Muon.apply_update`.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 import torch
 import torch.distributed as dist
@@ -29,27 +32,51 @@ from torch import Tensor
 NS5_COEFFS: tuple[float, float, float] = (3.4445, -4.7750, 2.0315)
 #: Frobenius-normalization epsilon of NS5.
 NS_EPS: float = 1e-7
+#: Newton-Schulz coefficients: one ``(a, b, c)`` for every iteration, or one tuple per iteration.
+Coefficients = Union[tuple[float, float, float], Sequence[tuple[float, float, float]]]
 #: A preconditioner: ``fn(update, param, group) -> update``, before Newton-Schulz.
 Preconditioner = Callable[[Tensor, Tensor, dict], Tensor]
 
 
 def zeropower_via_newtonschulz5(
-    G: Tensor, steps: int = 5, eps: float = NS_EPS, dtype: torch.dtype = torch.bfloat16
+    G: Tensor, steps: int = 5, eps: float = NS_EPS, dtype: torch.dtype = torch.bfloat16,
+    coefficients: Coefficients = NS5_COEFFS, batched: bool = False,
 ) -> Tensor:
-    """Approximately orthogonalize a 2-D matrix with ``steps`` quintic Newton-Schulz iterations.
+    """Approximately orthogonalize a 2-D matrix with quintic Newton-Schulz iterations.
 
+    ``X = G / (||G||_F + eps)`` (transposed while rows > cols), then per iteration
+    ``A = X X^T; X = a X + (b A + c A^2) X``. ``coefficients`` is one ``(a, b, c)`` used for all
+    ``steps`` iterations (the baseline's NS5), or a sequence of per-iteration tuples: iteration
+    ``i`` uses tuple ``i``, and at most ``len(coefficients)`` iterations run (PR #1787's rule).
+    ``batched`` picks the arithmetic order of the bank-era records (#1523 on: a ``[1, rows, cols]``
+    batch, transposed before the norm, ``c * (A @ A)``) instead of #1394's (2-D, normalized first,
+    ``(c * A) @ A``): the same maths, different bf16 rounding.
     Works in ``dtype`` (bf16 as in the record; float32/float64 for exact tests) and returns a
     tensor of that dtype and of ``G``'s shape.
     """
     if G.ndim != 2:
         raise ValueError(f"Newton-Schulz needs a 2-D matrix, got shape {tuple(G.shape)}")
-    a, b, c = NS5_COEFFS
+    if isinstance(coefficients[0], (tuple, list)):
+        schedule = tuple(coefficients)[:steps]
+    else:
+        schedule = (tuple(coefficients),) * steps
+    transposed = G.size(0) > G.size(1)
+    if batched:
+        X = G.to(dtype).unsqueeze(0)
+        if transposed:
+            X = X.mT
+        X = X / (X.norm(dim=(-2, -1), keepdim=True) + eps)
+        for a, b, c in schedule:
+            A = X @ X.mT
+            B = b * A + c * (A @ A)
+            X = a * X + B @ X
+        X = X.squeeze(0)
+        return X.T if transposed else X
     X = G.to(dtype)
     X = X / (X.norm() + eps)
-    transposed = G.size(0) > G.size(1)
     if transposed:
         X = X.T
-    for _ in range(steps):
+    for a, b, c in schedule:
         A = X @ X.T
         B = b * A + c * A @ A
         X = a * X + B @ X
@@ -111,6 +138,11 @@ class Muon(torch.optim.Optimizer):
         self._ns: Callable[..., Tensor] = zeropower_via_newtonschulz5
         #: Applied in order to each Nesterov update before Newton-Schulz (see the module docstring).
         self.preconditioners: list[Preconditioner] = []
+        #: Newton-Schulz coefficients (``zeropower_via_newtonschulz5``): the baseline's NS5, or a
+        #: per-iteration table a plugin installs (polar-express).
+        self.ns_coefficients: Coefficients = NS5_COEFFS
+        #: Newton-Schulz in the bank-era records' arithmetic order (see ``zeropower_via_newtonschulz5``).
+        self.ns_batched: bool = False
         if compile_ns:
             self._ns = torch.compile(zeropower_via_newtonschulz5)
 
@@ -124,7 +156,8 @@ class Muon(torch.optim.Optimizer):
 
     def orthogonalize(self, g: Tensor, group: dict[str, Any]) -> Tensor:
         """Newton-Schulz in ``ns_dtype``, then the ``sqrt(max(1, rows/cols))`` scale."""
-        u = self._ns(g, steps=group["backend_steps"], dtype=self.ns_dtype)
+        u = self._ns(g, steps=group["backend_steps"], dtype=self.ns_dtype, coefficients=self.ns_coefficients,
+                     batched=self.ns_batched)
         return u * max(1.0, g.size(0) / g.size(1)) ** 0.5
 
     def apply_update(self, p: Tensor, update: Tensor, group: dict[str, Any]) -> None:

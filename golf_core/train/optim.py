@@ -23,7 +23,7 @@ AdamW's decay is multiplied by the scheduled lr, like the records'.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import torch
 from torch import nn
@@ -70,7 +70,7 @@ class OptimizerSet:
     Every param group carries ``base_lr``; :meth:`set_lr_mul` sets ``lr = base_lr * mul``.
     Order of insertion is the order of ``step()``. Plugins change it in
     ``golf_configure_optimizers`` (add/replace an optimizer, set group options such as
-    Muon's ``preconditioners`` / ``weight_decay``).
+    Muon's ``preconditioners`` / ``weight_decay``, or a function in ``step_schedules``).
     """
 
     def __init__(self, optimizers: Optional[dict[str, torch.optim.Optimizer]] = None, grad_clip_norm: float = 0.0,
@@ -80,6 +80,9 @@ class OptimizerSet:
         #: parameters in the order the clip sums their norms (``model.parameters()`` order, the
         #: records'); parameters only the optimizers hold follow in group order
         self.clip_order: list[torch.Tensor] = list(clip_order or [])
+        #: ``fn(optimizers, frac)`` called before every timed step with the training fraction the
+        #: step's lr multiplier used (plugins add schedules of their own here, e.g. a decay taper)
+        self.step_schedules: list[Callable[["OptimizerSet", float], None]] = []
         for name, opt in self.optimizers.items():
             self._check_base_lr(name, opt)
 
@@ -143,6 +146,11 @@ class OptimizerSet:
         """``lr = base_lr * mul`` for every group."""
         for g in self.param_groups():
             g["lr"] = g["base_lr"] * mul
+
+    def apply_step_schedules(self, frac: float) -> None:
+        """Run every ``step_schedules`` function, in order, with the training fraction ``frac``."""
+        for fn in self.step_schedules:
+            fn(self, frac)
 
     def set_muon_momentum(self, momentum: float) -> None:
         """Set the momentum of every Muon group."""

@@ -12,7 +12,8 @@ Baseline (``warmdown_frac`` unset):
 
 PR #1394 (``warmdown_frac`` set): ``frac = elapsed / C`` (``step / iterations`` without a cap);
 ``lr_mul = max((1 - frac) / warmdown_frac, min_lr)`` when ``frac >= 1 - warmdown_frac`` else 1.
-``min_lr`` also floors the baseline form during its warmdown (0 by default: no change).
+``min_lr`` also floors the baseline form during its warmdown (0 by default: no change; PR #1787
+runs 0.10 with ``warmdown_frac`` 0.75: the floor from ``frac = 0.925`` on).
 
 ``step`` is the number of steps already done (0 for the first step), as in the records.
 """

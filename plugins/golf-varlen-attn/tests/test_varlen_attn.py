@@ -132,3 +132,15 @@ def test_keeps_the_golf_plugin_contract():
 
 def test_runs_alone_in_a_tiny_recipe(tmp_path):
     assert tiny_run_problems("varlen-attn", tmp_path) == []
+
+
+def test_eval_false_scores_over_whole_windows(data):
+    """The decoded model keeps the mask by default; ``eval = false`` removes it at artifact load."""
+    for keep in (True, False):
+        recipe = tiny_recipe().model_copy(deep=True)
+        recipe.options = {"varlen-attn": {"eval": keep, "segment_len": 16}}
+        ctx = make_train_context(recipe, [("varlen-attn", plugin)], data=data)
+        model = build_model(ctx, seed=0)
+        assert model.document_mask.max_len == 16
+        model = ctx.plugins.transform("golf_on_artifact_load", "model", model, ctx=ctx)
+        assert (model.document_mask is not None) is keep
