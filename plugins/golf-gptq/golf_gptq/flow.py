@@ -19,6 +19,7 @@ from .calibration import generate_sequences, loader_batches, token_batches
 from .fit import fit_clip_sigmas
 from .hessians import collect_hessians
 from .options import GPTQOptions
+from .lqer import LQERConfig
 from .quantize import GPTQConfig, GPTQModelQuantizer, WeightTransform, hessian_errors
 
 #: The flow's summary, read back by ``golf_summary``.
@@ -31,7 +32,13 @@ def config_from(opts: GPTQOptions) -> GPTQConfig:
     return GPTQConfig(bits=opts.bits, clip_sigmas=opts.clip_sigmas, embed_bits=opts.embed_bits,
                       embed_clip_sigmas=opts.embed_clip_sigmas, embed_pattern=opts.embed_pattern,
                       min_numel=opts.min_numel, block_size=opts.block_size, damp=opts.damp,
-                      act_order=opts.act_order)
+                      act_order=opts.act_order, hessian_clip_lambda=opts.hessian_clip_lambda,
+                      mlp_clip_sigmas=opts.mlp_clip_sigmas, attn_clip_sigmas=opts.attn_clip_sigmas,
+                      mlp_pattern=opts.mlp_pattern, attn_pattern=opts.attn_pattern, gate_int8=opts.gate_int8,
+                      gate_pattern=opts.gate_pattern, gate_min_numel=opts.gate_min_numel,
+                      gate_max_numel=opts.gate_max_numel,
+                      lqer=LQERConfig(top_k=opts.lqer_top_k, rank=opts.lqer_rank, asym=opts.lqer_asym,
+                                      group=opts.lqer_group, factor_bits=opts.lqer_factor_bits))
 
 
 def calibration_batches(model: nn.Module, ctx: Any, opts: GPTQOptions) -> list[torch.Tensor]:

@@ -9,10 +9,11 @@ from golf_core.api import dequantize
 
 from .flow import run_gptq, summarize
 from .hadamard import CODEC, HadamardTransform, decode_hadamard
+from .lqer import LQER_CODEC, decode_lqer
 from .options import GPTQOptions, tiny_options
 
-#: Entry decoders beyond the core's: the rotated per-row codec.
-DECODERS = {CODEC: decode_hadamard}
+#: Entry decoders beyond the core's: the rotated per-row codec and the LQER-corrected one.
+DECODERS = {CODEC: decode_hadamard, LQER_CODEC: decode_lqer}
 
 
 def _legality(opts: GPTQOptions) -> str:
