@@ -83,6 +83,7 @@ Quantization and artifacts
     ``decode_entry``         decode one entry with the core's codecs
     ``dequantize``           a ``QuantizedModel`` to a float state dict (extra decoders allowed)
     ``serialize_quantized``  a ``QuantizedModel`` to the bytes ``golf_compress`` receives
+    ``deserialize_quantized`` those bytes back to a ``QuantizedModel`` (a structure-aware ``golf_compress``)
     ``pack_artifact``        an ``Artifact`` container to bytes (prefer ``ctx.services.pack_artifact``)
     ``quant_report``         per-tensor bits, error and compressed bytes of a ``QuantizedModel``
     ``write_quant_report``   write that report as JSON
@@ -110,7 +111,7 @@ from .quant.int8 import passthrough_entry
 from .quant.intk import clip_range, quantize_rows_rtn, sdclip_scale
 from .quant.quantized import QUANT_FORMAT, QuantizedModel, dtype_from_name, dtype_name
 from .quant.report import quant_report, write_quant_report
-from .quant.serialize import serialize_quantized
+from .quant.serialize import deserialize_quantized, serialize_quantized
 from .stash import Stash, StashKey
 from .technique import TechniqueInfo
 from .train.distributed import (all_reduce, any_rank, barrier, broadcast_object, get_rank, get_world_size,
@@ -128,6 +129,6 @@ __all__ = [
     "decode_entry", "dequantize", "dtype_from_name", "dtype_name", "enable_triton_mlp", "frozen", "fused_kernel_check", "get_rank", "get_world_size",
     "grad_only_for", "head_of", "hookimpl", "is_control_name", "is_distributed", "max_over_ranks", "pack_artifact",
     "passthrough_entry", "quant_report", "quantize_rows_rtn", "read_window", "reduce_device",
-    "sdclip_scale", "serialize_quantized", "shard_num_tokens", "shard_tokens", "token_mean_grads",
+    "sdclip_scale", "deserialize_quantized", "serialize_quantized", "shard_num_tokens", "shard_tokens", "token_mean_grads",
     "trainable_parameters", "training_only", "triton_unavailable", "window_logits", "window_nll", "write_quant_report",
 ]

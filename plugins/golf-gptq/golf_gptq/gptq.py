@@ -43,6 +43,7 @@ class PreparedHessian:
     invperm: Optional[Tensor]
     hinv_upper: Tensor
     damp: float
+    diag: Optional[Tensor] = None  # diag of the damped Hessian, original column order (Hessian-aware SDClip)
 
 
 def prepare_hessian(H: Tensor, damp: float = DAMP, act_order: bool = True) -> PreparedHessian:
@@ -77,7 +78,8 @@ def prepare_hessian(H: Tensor, damp: float = DAMP, act_order: bool = True) -> Pr
     else:
         raise ValueError("Hessian is not positive definite even after damping")
     invperm = torch.argsort(perm) if perm is not None else None
-    return PreparedHessian(dead=dead, perm=perm, invperm=invperm, hinv_upper=U, damp=d)
+    diag_damped = torch.diagonal(Hd)[invperm] if invperm is not None else torch.diagonal(Hd).clone()
+    return PreparedHessian(dead=dead, perm=perm, invperm=invperm, hinv_upper=U, damp=d, diag=diag_damped)
 
 
 def gptq_quantize_prepared(W: Tensor, prep: PreparedHessian, scale: Tensor, bits: int,

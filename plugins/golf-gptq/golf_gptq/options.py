@@ -17,6 +17,26 @@ class GPTQOptions(Options):
     embed_clip_sigmas: float = Field(20.0, gt=0, description="SDClip multiplier of the embedding")
     embed_pattern: str = Field("tok_emb", description="names containing this are the embedding")
     embed_name: str = Field("tok_emb.weight", description="state-dict name of the tied embedding (its Hessian is the final norm's output)")
+    hessian_clip_lambda: float = Field(0.0, ge=0, description="Hessian-aware SDClip (#1412): step *= 1 + lambda*(r_row - 1), "
+                                       "r_row = mean_j |W_ij| diag(H)_j/mean(diag H), normalised to mean 1; 0 = plain SDClip (#1412 ran 0.175)")
+    mlp_clip_sigmas: Optional[float] = Field(None, gt=0, description="clip multiplier of matrices whose name contains mlp_pattern "
+                                             "(#1626: 12, #1855: 11.5); none: clip_sigmas")
+    attn_clip_sigmas: Optional[float] = Field(None, gt=0, description="clip multiplier of matrices whose name contains attn_pattern "
+                                              "(#1626: 13); none: clip_sigmas")
+    mlp_pattern: str = Field(".mlp.", description="names containing this use mlp_clip_sigmas")
+    attn_pattern: str = Field(".attn.", description="names containing this use attn_clip_sigmas")
+    gate_int8: bool = Field(False, description="quant-gate (#1736): 2-D float tensors matching gate_pattern with "
+                            "gate_min_numel..gate_max_numel elements are stored int8 per row (step max|row|/127) instead of fp16")
+    gate_pattern: str = Field("*.attn_gate_w", description="fnmatch pattern of the gate tensors' state-dict names")
+    gate_min_numel: int = Field(32, ge=1, description="gate_int8: smallest gate tensor routed (#1787: 32; #1736: 1024)")
+    gate_max_numel: int = Field(8192, ge=1, description="gate_int8: largest gate tensor routed")
+    lqer_top_k: int = Field(0, ge=0, description="LQER (#1797): the k quantized tensors with the largest ||W - Q s||_F get a "
+                            "low-rank correction of their error (#1851/#1855: 3); 0 = off")
+    lqer_rank: int = Field(4, ge=1, description="LQER: rank of the correction")
+    lqer_asym: bool = Field(True, description="LQER: int2 A (one scale) and int4 B in groups of lqer_group; "
+                            "false (or B not divisible by the group): lqer_factor_bits per row for both")
+    lqer_group: int = Field(64, ge=1, description="LQER asym: group size of B's int4 scales")
+    lqer_factor_bits: int = Field(4, ge=2, le=8, description="LQER symmetric: bits of both factors")
     min_numel: int = Field(65_536, ge=0, description="2-D tensors with more elements are quantized (Hessians collected); the rest pass through as fp16")
     block_size: int = Field(128, ge=1, description="GPTQ column block (lazy batch update)")
     damp: float = Field(0.01, ge=0, description="damping, as a fraction of mean(diag(H))")
@@ -51,6 +71,10 @@ class GPTQOptions(Options):
     def _k_range(self) -> "GPTQOptions":
         if self.fit_k_min >= self.fit_k_max:
             raise ValueError(f"fit_k_min {self.fit_k_min} must be below fit_k_max {self.fit_k_max}")
+        if self.gate_min_numel > self.gate_max_numel:
+            raise ValueError(f"gate_min_numel {self.gate_min_numel} must not exceed gate_max_numel {self.gate_max_numel}")
+        if self.lqer_top_k > 0 and self.rotation != "none":
+            raise ValueError("lqer_top_k needs rotation = \"none\" (LQER corrects the error of unrotated weights)")
         return self
 
 

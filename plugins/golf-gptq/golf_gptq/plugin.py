@@ -7,12 +7,13 @@ from typing import Optional
 from golf_core import TechniqueInfo, hookimpl
 from golf_core.api import dequantize
 
-from .flow import run_gptq, summarize
+from .flow import TRAIN_SECONDS, run_gptq, summarize
 from .hadamard import CODEC, HadamardTransform, decode_hadamard
+from .lqer import LQER_CODEC, decode_lqer
 from .options import GPTQOptions, tiny_options
 
-#: Entry decoders beyond the core's: the rotated per-row codec.
-DECODERS = {CODEC: decode_hadamard}
+#: Entry decoders beyond the core's: the rotated per-row codec and the LQER-corrected one.
+DECODERS = {CODEC: decode_hadamard, LQER_CODEC: decode_lqer}
 
 
 def _legality(opts: GPTQOptions) -> str:
@@ -43,6 +44,12 @@ def golf_register(register):
         replaces={"mr-gptq": 'plugin "mr-gptq" was merged into "gptq": list "gptq" and set '
                              '[options.gptq] rotation = "hadamard" (its other options keep their names)'},
     ))
+
+
+@hookimpl
+def golf_on_step_end(progress, ctx):
+    """Remember the timed training seconds: calibration on training data is counted after them."""
+    ctx.stash[TRAIN_SECONDS] = progress.elapsed_s
 
 
 @hookimpl

@@ -1,12 +1,22 @@
-"""GPTQ over a whole state dict (#1394's export): int-b matrices, an int-b' embedding, fp16 rest.
+"""GPTQ over a whole state dict (#1394's export and its successors): int-b matrices, an int-b'
+embedding, optional int8 gates and LQER corrections, fp16 rest.
 
 For every tensor, in state-dict order:
 
+* with ``gate_int8`` on, a 2-D float tensor whose name matches ``gate_pattern`` (fnmatch) and whose
+  size is in ``[gate_min_numel, gate_max_numel]``: symmetric int8 per row, step ``rowmax/127``
+  (quant-gate, #1736; checked before the size threshold, so a small gate is not passed through);
 * a 2-D float tensor with more than ``min_numel`` elements **and** a Hessian: GPTQ with SDClip
-  (``embed_*`` settings when the name contains ``embed_pattern``, else the matrix settings);
+  (``embed_*`` settings when the name contains ``embed_pattern``; else ``mlp_clip_sigmas`` when
+  it contains ``mlp_pattern``, ``attn_clip_sigmas`` when it contains ``attn_pattern``, else the
+  matrix ``clip_sigmas``: per-group clip, #1626); the step is Hessian-aware (#1412) when
+  ``hessian_clip_lambda > 0``;
 * the embedding without a Hessian (untied): SDClip round-to-nearest;
 * everything else: passthrough, floats in fp16 (#1394 keeps even control tensors in fp16),
   non-floats as they are.
+
+With ``lqer_top_k > 0`` the ``lqer_top_k`` quantized tensors with the largest error
+``||W - q*s||_F`` also get a rank-``lqer_rank`` correction of that error (:mod:`golf_gptq.lqer`, #1797).
 
 A ``transform`` (MR-GPTQ's rotation) may map ``(W, H)`` to an equivalent pair before GPTQ; its
 codec name and metadata go into the entry, and the plugin that owns it decodes it.
@@ -14,6 +24,7 @@ codec name and metadata go into the entry, and the plugin that owns it decodes i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any, Mapping, Optional, Protocol
 
 import torch
@@ -22,6 +33,8 @@ from torch import Tensor
 from golf_core.api import QUANT_FORMAT, QuantizedModel, dtype_name, passthrough_entry, quantize_rows_rtn, sdclip_scale
 
 from .gptq import BLOCK_SIZE, DAMP, PreparedHessian, gptq_quantize_prepared, prepare_hessian
+from .lqer import LQER_CODEC, LQERConfig, add_lqer_entry, lqer_factors
+from .sdclip import hessian_sdclip_scale
 
 
 @dataclass
@@ -37,6 +50,40 @@ class GPTQConfig:
     block_size: int = BLOCK_SIZE
     damp: float = DAMP
     act_order: bool = True
+    hessian_clip_lambda: float = 0.0
+    mlp_clip_sigmas: Optional[float] = None
+    attn_clip_sigmas: Optional[float] = None
+    mlp_pattern: str = ".mlp."
+    attn_pattern: str = ".attn."
+    gate_int8: bool = False
+    gate_pattern: str = "*.attn_gate_w"
+    gate_min_numel: int = 32
+    gate_max_numel: int = 8192
+    lqer: LQERConfig = field(default_factory=LQERConfig)
+
+    def role(self, name: str) -> str:
+        """``"embed"``, ``"mlp"``, ``"attn"`` or ``"matrix"``: whose bits and clip apply to ``name``."""
+        if self.embed_pattern and self.embed_pattern in name:
+            return "embed"
+        if self.mlp_clip_sigmas is not None and self.mlp_pattern and self.mlp_pattern in name:
+            return "mlp"
+        if self.attn_clip_sigmas is not None and self.attn_pattern and self.attn_pattern in name:
+            return "attn"
+        return "matrix"
+
+    def is_gate(self, name: str, t: Tensor) -> bool:
+        """Whether ``t`` takes the int8 per-row gate path."""
+        return (self.gate_int8 and t.is_floating_point() and t.ndim == 2 and fnmatchcase(name, self.gate_pattern)
+                and self.gate_min_numel <= t.numel() <= self.gate_max_numel)
+
+
+def quantize_gate_int8_rows(w: Tensor) -> tuple[Tensor, Tensor]:
+    """Symmetric int8 per row (#1736's quant-gate): ``s = max|row|/127`` (>= 1e-10, fp16),
+    ``q = clamp(round(w/s), -127, 127)``; decoded by the core ``per_row`` codec."""
+    W = w.detach().float()
+    s = (W.abs().amax(dim=1).clamp_min(1e-10) / 127.0).to(torch.float16)
+    q = torch.clamp(torch.round(W / s.float().view(-1, 1)), -127, 127).to(torch.int8)
+    return q.contiguous(), s
 
 
 class WeightTransform(Protocol):
@@ -51,8 +98,8 @@ class WeightTransform(Protocol):
 @dataclass
 class _Plan:
     name: str
-    kind: str  # "gptq" | "rtn" | "passthrough"
-    role: str = ""  # "matrix" | "embed"
+    kind: str  # "gptq" | "rtn" | "gate" | "passthrough"
+    role: str = ""  # "matrix" | "mlp" | "attn" | "embed"
     W: Optional[Tensor] = None
     prep: Optional[PreparedHessian] = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -71,7 +118,11 @@ class GPTQModelQuantizer:
         self.hessians = dict(hessians)
         self.plans: list[_Plan] = []
         for name, t in self.state.items():
-            is_embed = bool(config.embed_pattern) and config.embed_pattern in name
+            if config.is_gate(name, t):
+                self.plans.append(_Plan(name, "gate"))
+                continue
+            role = config.role(name)
+            is_embed = role == "embed"
             big = t.is_floating_point() and t.ndim == 2 and t.numel() > config.min_numel
             H = hessians.get(name)
             if big and H is not None:
@@ -87,42 +138,78 @@ class GPTQModelQuantizer:
             if transform is not None:
                 W, H, extra = transform.forward(name, W, H)
             prep = prepare_hessian(H, config.damp, config.act_order) if kind == "gptq" else None
-            self.plans.append(_Plan(name, kind, "embed" if is_embed else "matrix", W, prep, extra))
+            self.plans.append(_Plan(name, kind, role, W, prep, extra))
+        if config.lqer.top_k > 0 and transform is not None:
+            raise ValueError("LQER corrects the error of unrotated weights; it cannot be combined with a rotation")
 
     def settings(self, role: str, clip_sigmas: Optional[float]) -> tuple[int, float]:
-        """``(bits, clip multiplier)`` for a role; ``clip_sigmas`` overrides the matrix one."""
+        """``(bits, clip multiplier)`` for a role. ``clip_sigmas`` overrides the matrix multiplier
+        and scales the MLP and attention ones by the same factor (what the budget fit searches);
+        the embedding keeps its own."""
         c = self.config
         if role == "embed":
             return c.embed_bits, c.embed_clip_sigmas
+        ratio = 1.0 if clip_sigmas is None else clip_sigmas / c.clip_sigmas
+        if role == "mlp":
+            return c.bits, c.mlp_clip_sigmas * ratio
+        if role == "attn":
+            return c.bits, c.attn_clip_sigmas * ratio
         return c.bits, c.clip_sigmas if clip_sigmas is None else clip_sigmas
+
+    def scale_for(self, p: _Plan, bits: int, k: float) -> Tensor:
+        """The per-row step of a planned tensor: Hessian-aware SDClip when it has a Hessian and
+        ``hessian_clip_lambda > 0``, else plain SDClip."""
+        lam = self.config.hessian_clip_lambda
+        if p.prep is not None and lam > 0:
+            return hessian_sdclip_scale(p.W, p.prep.diag, bits, k, lam)
+        return sdclip_scale(p.W, bits, k)
 
     def quantize(self, clip_sigmas: Optional[float] = None) -> QuantizedModel:
         """The QuantizedModel at matrix clip multiplier ``clip_sigmas`` (default: the config's)."""
         qm = QuantizedModel(meta={"format": QUANT_FORMAT, "scheme": "gptq_sdclip", "entries": {}})
         codec = self.transform.codec if self.transform is not None else "per_row"
+        coded: dict[str, tuple[Tensor, Tensor, dict[str, Any]]] = {}
         for p in self.plans:
-            t = self.state[p.name]
-            if p.kind == "passthrough":
-                passthrough_entry(qm, p.name, t, (), store_dtype=torch.float16, control_dtype=None)
+            if p.kind in ("passthrough", "gate"):
                 continue
             bits, k = self.settings(p.role, clip_sigmas)
-            scale = sdclip_scale(p.W, bits, k)
+            scale = self.scale_for(p, bits, k)
             if p.kind == "gptq":
                 q = gptq_quantize_prepared(p.W, p.prep, scale, bits, self.config.block_size)
             else:
                 q = quantize_rows_rtn(p.W, scale, bits)
-            entry = {"codec": codec, "dtype": dtype_name(t.dtype), "bits": bits, "clip_sigmas": k, "method": p.kind,
-                     **p.extra}
-            qm.add(p.name, entry, q=q.cpu(), scale=scale.cpu())
-        qm.meta["gptq"] = {"bits": self.config.bits, "embed_bits": self.config.embed_bits,
+            entry = {"codec": codec, "dtype": dtype_name(self.state[p.name].dtype), "bits": bits, "clip_sigmas": k,
+                     "method": p.kind, **p.extra}
+            coded[p.name] = (q.cpu(), scale.cpu(), entry)
+        corrections = lqer_factors({n: self.state[n] for n in coded}, {n: (q, s) for n, (q, s, _) in coded.items()},
+                                   self.config.lqer)
+        for p in self.plans:
+            t = self.state[p.name]
+            if p.kind == "passthrough":
+                passthrough_entry(qm, p.name, t, (), store_dtype=torch.float16, control_dtype=None)
+            elif p.kind == "gate":
+                q, s = quantize_gate_int8_rows(t)
+                qm.add(p.name, {"codec": "per_row", "dtype": dtype_name(t.dtype), "bits": 8, "method": "gate_int8_row"},
+                       q=q, scale=s)
+            elif p.name in corrections:
+                q, s, entry = coded[p.name]
+                add_lqer_entry(qm, p.name, {**entry, "codec": LQER_CODEC}, q, s, corrections[p.name])
+            else:
+                q, s, entry = coded[p.name]
+                qm.add(p.name, entry, q=q, scale=s)
+        c = self.config
+        qm.meta["gptq"] = {"bits": c.bits, "embed_bits": c.embed_bits,
                            "clip_sigmas": self.settings("matrix", clip_sigmas)[1],
-                           "embed_clip_sigmas": self.config.embed_clip_sigmas,
-                           "block_size": self.config.block_size, "damp": self.config.damp,
-                           "act_order": self.config.act_order}
+                           "embed_clip_sigmas": c.embed_clip_sigmas,
+                           "block_size": c.block_size, "damp": c.damp, "act_order": c.act_order,
+                           "hessian_clip_lambda": c.hessian_clip_lambda,
+                           "mlp_clip_sigmas": self.settings("mlp", clip_sigmas)[1] if c.mlp_clip_sigmas is not None else None,
+                           "attn_clip_sigmas": self.settings("attn", clip_sigmas)[1] if c.attn_clip_sigmas is not None else None,
+                           "lqer": sorted(corrections)}
         return qm
 
     def quantized_names(self) -> list[str]:
-        """Names that GPTQ (or the RTN fallback) quantizes."""
+        """Names that GPTQ (or the RTN fallback, or the gate path) quantizes."""
         return [p.name for p in self.plans if p.kind != "passthrough"]
 
 

@@ -103,3 +103,25 @@ def test_artifact_round_trip_and_report(trained, tmp_path):
     assert rows["blocks.1.mlp.proj.weight"]["hessian_error_rel"] > 0
     assert 0 < rows["blocks.1.mlp.proj.weight"]["entropy_bits"] < 6
     assert rep["gptq"]["calibration"] == "train" and rep["gptq"]["hessians"] == 13
+
+
+def test_calibration_is_counted_inside_the_training_clock(trained):
+    """#1787-#1855 reserve 0.5 s and collect Hessians for 3-5 s more: golf adds the calibration
+    seconds to the timed training seconds and flags a run that ends past the cap."""
+    from types import SimpleNamespace
+
+    recipe, state, data = trained
+    for reserve, elapsed, within in ((0.5, 600.0, False), (8.0, 592.0, True)):
+        tr = recipe.train.model_copy(update={"max_wallclock_seconds": 600.0, "reserve_seconds": reserve})
+        rec = recipe.model_copy(update={"train": tr})
+        ctx, model = model_with(rec, data, state, [("gptq", gptq_plugin)])
+        gptq_plugin.golf_on_step_end(progress=SimpleNamespace(step=10, elapsed_s=elapsed, frac=1.0, lr_mul=0.0), ctx=ctx)
+        opts = GPTQOptions(min_numel=0, calibration="train", calibration_batches=2, calibration_seqs=4,
+                           calibration_seq_len=32, report=False)
+        gptq_plugin.golf_quantize(model=model, ctx=ctx, opts=opts)
+        clock = ctx.stash[SUMMARY]["clock"]
+        cal = ctx.stash[SUMMARY]["calibration_seconds"]
+        assert clock["train_seconds"] == elapsed and clock["train_seconds_measured"]
+        assert clock["train_data_seconds"] == pytest.approx(elapsed + cal, abs=2e-3)
+        # a loop that used the whole 600 s leaves no time for calibration; 8 s of reserve do
+        assert clock["within_clock"] == within, clock
