@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from golf_core.data.documents import segment_ids  # the exported script ships it in every run
 from golf_core.errors import RecipeError
 
 BACKENDS = ("flash3", "flash2", "sdpa")
@@ -128,8 +129,6 @@ def causal_attention(q: Tensor, k: Tensor, v: Tensor, backend: str = "sdpa") -> 
 def document_mask(cu_seqlens: Tensor, batch: int, seq_len: int) -> Tensor:
     """The boolean mask ``[batch, 1, seq_len, seq_len]``: True where query ``i`` may read key
     ``j`` (``j <= i`` in the same segment of ``cu_seqlens``)."""
-    from golf_core.data.documents import segment_ids  # only runs that mask documents import it
-
     seg = segment_ids(cu_seqlens, batch, seq_len)
     pos = torch.arange(seq_len, device=cu_seqlens.device)
     causal = pos[None, :] <= pos[:, None]
