@@ -64,6 +64,8 @@ class GPTQConfig:
     #: floor every step at ``1 / (2^(b-1)-1)``, as the #1306 lineage's scales do (#1229, #1306, #1423:
     #: ``clamp_min(1 / clip_range)``); off in #1394 (floor 1e-10)
     scale_floor: bool = False
+    #: GPTQ the embedding (#1394, #1423); False: round-to-nearest rows as #1229/#1306's int8 embedding
+    embed_gptq: bool = True
 
     def role(self, name: str) -> str:
         """``"embed"``, ``"mlp"``, ``"attn"`` or ``"matrix"``: whose bits and clip apply to ``name``."""
@@ -129,7 +131,7 @@ class GPTQModelQuantizer:
             is_embed = role == "embed"
             big = t.is_floating_point() and t.ndim == 2 and t.numel() > config.min_numel
             H = hessians.get(name)
-            if big and H is not None:
+            if big and H is not None and (config.embed_gptq or not is_embed):
                 kind = "gptq"
             elif big and is_embed:
                 kind = "rtn"

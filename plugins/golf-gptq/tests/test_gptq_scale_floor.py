@@ -34,3 +34,16 @@ def test_scale_floor_clamps_every_row_step_at_one_over_the_code_range():
         assert (floored.sum() > 40) == floor and (~floored).sum() > 10
     q = gptq_quantize_state_dict(sd, H, GPTQConfig(min_numel=0, scale_floor=True)).tensors["blocks.0.mlp.fc.weight.q"]
     assert int(q.abs().max()) <= 31
+
+
+def test_embed_gptq_off_rounds_the_embedding_rows_to_nearest():
+    g = torch.Generator().manual_seed(1)
+    emb = torch.randn(300, 256, generator=g) * 0.02
+    x = torch.randn(400, 256, generator=g)
+    H = {"tok_emb.weight": x.T @ x}
+    for embed_gptq in (True, False):
+        qm = gptq_quantize_state_dict({"tok_emb.weight": emb}, H, GPTQConfig(min_numel=0, scale_floor=True, embed_gptq=embed_gptq))
+        q, s = qm.tensors["tok_emb.weight.q"], qm.tensors["tok_emb.weight.scale"]
+        assert torch.all(s == torch.tensor(1.0 / 127).half())    # 20 * std / 127 is under the floor
+        rtn = np.clip(np.round(emb.double().numpy() / s.double().numpy()[:, None]), -127, 127)
+        assert np.array_equal(q.numpy(), rtn) != embed_gptq
