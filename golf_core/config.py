@@ -99,6 +99,10 @@ class TrainSection(Section):
     muon_backend_steps: int = 5
     muon_momentum_warmup_start: float = 0.85
     muon_momentum_warmup_steps: int = 500
+    muon_arithmetic: Literal["per-matrix", "banks"] = Field(
+        "per-matrix", description="per-matrix: the baseline's and #1394's Muon rounding; banks: the #1019 lineage's "
+        "Parallel Muon over parameter banks (#1229, #1306, #1423): bf16 momentum, c*(A@A), scale in the step size, "
+        "clip norm per bank in the record's parameter order")
     beta1: float = 0.9
     beta2: float = 0.95
     adam_eps: float = 1e-8

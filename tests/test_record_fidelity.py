@@ -91,19 +91,21 @@ def test_ddp_compile_flag_is_the_records():
 
 
 def _record_recipes() -> list[Path]:
-    """Recipes of a record ("openai/parameter-golf PR #N") or of its legal counterpart ("golf: PR #N ...")."""
+    """Recipes of a record ("openai/parameter-golf PR #N", the naive baseline's "openai/parameter-golf
+    train_gpt.py") or of its legal counterpart ("golf: PR #N ...")."""
     src = {p: tomlio.load_file(p).get("meta", {}).get("source", "") for p in RECIPES}
-    return [p for p, s in src.items() if s.startswith(("openai/parameter-golf PR #", "golf: PR #"))]
+    return [p for p, s in src.items() if s.startswith(("openai/parameter-golf PR #", "openai/parameter-golf train_gpt.py", "golf: PR #"))]
 
 
 def test_every_record_recipe_carries_the_logged_parameter_count():
     recs = _record_recipes()
-    assert {p.stem for p in recs} >= {"pr1394", "pr1413", "pr1229", "pr1306", "pr1306-causal", "pr1423", "pr1423-legal"}
+    assert {p.stem for p in recs} >= {"baseline", "pr1394", "pr1413", "pr1229", "pr1306", "pr1306-causal", "pr1423", "pr1423-legal"}
     for p in recs:
         assert isinstance(tomlio.load_file(p)["meta"].get("model_params"), int), p.name
 
 
 @pytest.mark.parametrize("name,logged,verdict", [
+    ("baseline", 17059912, "equal"),  # records/track_10min_16mb/2026-03-17_NaiveBaseline train.log
     ("pr1394", 35943512, "equal"), ("pr1413", 35943512, "equal"),
     ("pr1229", 26996316, "golf -492036"), ("pr1306", 26993756, "golf -492036"), ("pr1306-causal", 26993756, "golf -492036"),
     ("pr1423", 35941976, "golf +1536"), ("pr1423-legal", 35941976, "golf +1536"),

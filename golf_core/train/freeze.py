@@ -11,17 +11,25 @@ from typing import Iterable, Iterator
 
 from torch import nn
 
+from .banks import BANKS
 
-def trainable_parameters(model: nn.Module, freeze_blocks: int) -> list[nn.Parameter]:
+
+def trainable_parameters(model: nn.Module, freeze_blocks: int, *, keep_bank_matrices: bool = False) -> list[nn.Parameter]:
     """Every parameter of ``model`` except those of ``model.blocks[0:freeze_blocks]``, in
-    ``model.parameters()`` order. ValueError when blocks are to be frozen but there are none."""
+    ``model.parameters()`` order. ValueError when blocks are to be frozen but there are none.
+
+    ``keep_bank_matrices``: the frozen blocks' matrices that the #1019 lineage holds in its
+    model-level parameter banks (:data:`golf_core.train.banks.BANKS`: Q, K, V, out, MLP up/down)
+    stay trainable, as freezing ``blocks[i].parameters()`` there froze only the block's own scales
+    (#1306 / #1423 ``ttt_adapt_adamw``)."""
     frozen_ids: set[int] = set()
     if freeze_blocks > 0:
         blocks = getattr(model, "blocks", None)
         if blocks is None:
             raise ValueError(f"freeze_blocks={freeze_blocks} but {type(model).__name__} has no .blocks")
+        banked = tuple(f"{s}.weight" for _, suffixes in BANKS for s in suffixes)
         for b in list(blocks)[:freeze_blocks]:
-            frozen_ids.update(id(p) for p in b.parameters())
+            frozen_ids.update(id(p) for n, p in b.named_parameters() if not (keep_bank_matrices and n.endswith(banked)))
     return [p for p in model.parameters() if id(p) not in frozen_ids]
 
 

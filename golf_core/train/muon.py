@@ -101,6 +101,10 @@ class Muon(torch.optim.Optimizer):
     :param ns_dtype: dtype of Newton-Schulz and of the flat update buffer (bf16 in the record;
         float32/float64 give an exact path for tests).
     :param compile_ns: run Newton-Schulz through ``torch.compile`` (the record does on GPU).
+    :param bank_arithmetic: the rounding of the #1019 lineage's "Parallel Muon" over parameter
+        banks (#1229, #1306, #1423): the gradient is cast to bf16 before the momentum (bf16
+        momentum buffer and Nesterov sum), Newton-Schulz in the batched order (``c*(A @ A)``), and the shape
+        scale multiplies the step size (fp32) instead of the bf16 update. Same maths per matrix.
     :param rank: this process's rank for the work split; default: torch.distributed's, else 0.
     :param world_size: number of ranks; default: torch.distributed's, else 1. The flat buffer
         is all-reduced only when torch.distributed is initialized and ``world_size > 1``.
@@ -117,6 +121,7 @@ class Muon(torch.optim.Optimizer):
         weight_decay: float = 0.0,
         ns_dtype: torch.dtype = torch.bfloat16,
         compile_ns: bool = False,
+        bank_arithmetic: bool = False,
         rank: Optional[int] = None,
         world_size: Optional[int] = None,
     ) -> None:
@@ -133,6 +138,7 @@ class Muon(torch.optim.Optimizer):
                 if p.ndim != 2:
                     raise ValueError(f"Muon takes 2-D parameters only, got shape {tuple(p.shape)}")
         self.ns_dtype = ns_dtype
+        self.bank_arithmetic = bank_arithmetic
         self._rank = rank
         self._world_size = world_size
         self._ns: Callable[..., Tensor] = zeropower_via_newtonschulz5
@@ -155,17 +161,24 @@ class Muon(torch.optim.Optimizer):
         return g
 
     def orthogonalize(self, g: Tensor, group: dict[str, Any]) -> Tensor:
-        """Newton-Schulz in ``ns_dtype``, then the ``sqrt(max(1, rows/cols))`` scale."""
+        """Newton-Schulz in ``ns_dtype``, then the ``sqrt(max(1, rows/cols))`` scale (with
+        ``bank_arithmetic``: the batched order, and the scale is applied by :meth:`apply_update`)."""
+        if self.bank_arithmetic:
+            return self._ns(g, steps=group["backend_steps"], dtype=self.ns_dtype, coefficients=self.ns_coefficients,
+                            batched=True)
         u = self._ns(g, steps=group["backend_steps"], dtype=self.ns_dtype, coefficients=self.ns_coefficients,
                      batched=self.ns_batched)
         return u * max(1.0, g.size(0) / g.size(1)) ** 0.5
 
     def apply_update(self, p: Tensor, update: Tensor, group: dict[str, Any]) -> None:
-        """``p *= 1 - lr*wd`` (when wd > 0), then ``p -= lr * update``."""
+        """``p *= 1 - lr*wd`` (when wd > 0), then ``p -= lr * update`` (``lr * scale`` with
+        ``bank_arithmetic``)."""
         lr = group["lr"]
         wd = group.get("weight_decay", 0.0)
         if wd:
             p.mul_(1.0 - lr * wd)
+        if self.bank_arithmetic:
+            lr = lr * max(1.0, p.size(0) / p.size(1)) ** 0.5
         p.add_(update, alpha=-lr)
 
     # -- the step -----------------------------------------------------------------------------
@@ -194,7 +207,7 @@ class Muon(torch.optim.Optimizer):
             for i, p in enumerate(params):
                 n = p.numel()
                 if i % world == rank and p.grad is not None:
-                    g = p.grad
+                    g = p.grad.to(self.ns_dtype) if self.bank_arithmetic else p.grad
                     state = self.state[p]
                     if "momentum_buffer" not in state:
                         state["momentum_buffer"] = torch.zeros_like(g)

@@ -31,6 +31,7 @@ from torch import nn
 from ..config import TrainSection
 from ..errors import GolfError
 from ..model.params import CONTROL_TENSOR_PATTERNS as _MODEL_CONTROL_PATTERNS
+from .banks import bank_clip_order
 from .muon import Muon
 
 #: The control-tensor name patterns (pg_core.md §4.2; plugins add theirs on the model): kept in fp32,
@@ -78,8 +79,9 @@ class OptimizerSet:
         self.optimizers: dict[str, torch.optim.Optimizer] = dict(optimizers or {})
         self.grad_clip_norm = float(grad_clip_norm)
         #: parameters in the order the clip sums their norms (``model.parameters()`` order, the
-        #: records'); parameters only the optimizers hold follow in group order
-        self.clip_order: list[torch.Tensor] = list(clip_order or [])
+        #: records'); parameters only the optimizers hold follow in group order. An entry may be
+        #: a tuple of parameters: one norm over their concatenated gradients (a parameter bank)
+        self.clip_order: list[Any] = list(clip_order or [])
         #: ``fn(optimizers, frac)`` called before every timed step with the training fraction the
         #: step's lr multiplier used (plugins add schedules of their own here, e.g. a decay taper)
         self.step_schedules: list[Callable[["OptimizerSet", float], None]] = []
@@ -168,14 +170,32 @@ class OptimizerSet:
         ``parameters()`` order, as the records' ``clip_grad_norm_(base_model.parameters())``),
         then any other optimized parameter in group order. The order matters: one float32 ulp of
         the total norm, amplified by Newton-Schulz, makes runs drift apart."""
-        seen = {id(p) for p in self.clip_order}
-        return list(self.clip_order) + [p for p in self.params() if id(p) not in seen]
+        flat = [q for e in self.clip_order for q in (e if isinstance(e, tuple) else (e,))]
+        seen = {id(p) for p in flat}
+        return flat + [p for p in self.params() if id(p) not in seen]
 
     def clip_grads(self) -> Optional[torch.Tensor]:
-        """Global-norm clipping of all parameters' gradients when ``grad_clip_norm > 0``."""
-        if self.grad_clip_norm > 0:
+        """Global-norm clipping of all parameters' gradients when ``grad_clip_norm > 0``.
+
+        With bank entries in :attr:`clip_order` the total norm is taken over one norm per bank
+        (its members' gradients concatenated, as the record's 3-D bank holds them), then
+        :func:`torch.nn.utils.clip_grads_with_norm_`: the arithmetic of ``clip_grad_norm_`` on
+        the record's banked model."""
+        if self.grad_clip_norm <= 0:
+            return None
+        if not any(isinstance(e, tuple) for e in self.clip_order):
             return torch.nn.utils.clip_grad_norm_(self.clip_params(), self.grad_clip_norm)
-        return None
+        params = self.clip_params()
+        grads = []
+        for e in self.clip_order + params[sum(len(e) if isinstance(e, tuple) else 1 for e in self.clip_order):]:
+            if isinstance(e, tuple):
+                if any(q.grad is not None for q in e):
+                    grads.append(torch.cat([(q.grad if q.grad is not None else torch.zeros_like(q)).reshape(-1) for q in e]))
+            elif e.grad is not None:
+                grads.append(e.grad)
+        total = torch.nn.utils.get_total_norm(grads, 2.0)
+        torch.nn.utils.clip_grads_with_norm_(params, self.grad_clip_norm, total)
+        return total
 
     def step(self) -> None:
         """Step every optimizer, in order."""
@@ -250,7 +270,7 @@ def build_optimizers(
 
     ``embed`` (Adam), ``head`` (Adam, untied only), ``muon`` (Muon over the block matrices),
     ``scalar`` (Adam); each group stores ``base_lr``. ``grad_clip_norm`` comes from ``train``;
-    the clip sums norms in ``model.parameters()`` order. Fused Adam is requested whenever the
+    the clip sums norms in ``model.parameters()`` order (``muon_arithmetic = "banks"``: per bank, :mod:`.banks`). Fused Adam is requested whenever the
     parameters' devices have it (CPU and CUDA), as the records always request it. Empty groups
     are left out.
     """
@@ -271,6 +291,7 @@ def build_optimizers(
             backend_steps=train.muon_backend_steps,
             ns_dtype=ns_dtype,
             compile_ns=compile_ns,
+            bank_arithmetic=train.muon_arithmetic == "banks",
             rank=rank,
             world_size=world_size,
         )
@@ -279,5 +300,6 @@ def build_optimizers(
         opts["muon"] = muon
     if routes["scalar"]:
         opts["scalar"] = _adam([p for _, p in routes["scalar"]], train.scalar_lr, train.adam_wd, train, fused)
-    return OptimizerSet(opts, grad_clip_norm=train.grad_clip_norm,
-                        clip_order=[p for p in model.parameters() if p.requires_grad])
+    order = (bank_clip_order(model) if train.muon_arithmetic == "banks"
+             else [p for p in model.parameters() if p.requires_grad])
+    return OptimizerSet(opts, grad_clip_norm=train.grad_clip_norm, clip_order=order)

@@ -40,7 +40,8 @@ def config_from(opts: GPTQOptions) -> GPTQConfig:
                       gate_pattern=opts.gate_pattern, gate_min_numel=opts.gate_min_numel,
                       gate_max_numel=opts.gate_max_numel,
                       lqer=LQERConfig(top_k=opts.lqer_top_k, rank=opts.lqer_rank, asym=opts.lqer_asym,
-                                      group=opts.lqer_group, factor_bits=opts.lqer_factor_bits))
+                                      group=opts.lqer_group, factor_bits=opts.lqer_factor_bits),
+                      scale_floor=opts.scale_floor, embed_gptq=opts.embed_gptq)
 
 
 def calibration_batches(model: nn.Module, ctx: Any, opts: GPTQOptions) -> list[torch.Tensor]:

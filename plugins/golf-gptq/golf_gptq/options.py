@@ -41,6 +41,10 @@ class GPTQOptions(Options):
     block_size: int = Field(128, ge=1, description="GPTQ column block (lazy batch update)")
     damp: float = Field(0.01, ge=0, description="damping, as a fraction of mean(diag(H))")
     act_order: bool = Field(True, description="quantize columns in descending diag(H) order")
+    scale_floor: bool = Field(False, description="floor every step at 1/(2^(b-1)-1) (int6: 1/31), as the #1306 lineage "
+                              "(#1229, #1306, #1423) does; #1394 floors at 1e-10")
+    embed_gptq: bool = Field(True, description="GPTQ the tied embedding with its Hessian (#1394, #1423); false: round each "
+                             "row to nearest, as #1229/#1306's int8 embedding")
     calibration: Literal["train", "ar", "val"] = Field(
         "train", description="train: fresh training loader (legal inside [train] reserve_seconds); "
         "ar: self-generated sequences (legal); val: validation tokens (marks the run trains-on-val)")

@@ -30,7 +30,8 @@ from typing import Any, Mapping, Optional, Protocol
 import torch
 from torch import Tensor
 
-from golf_core.api import QUANT_FORMAT, QuantizedModel, dtype_name, passthrough_entry, quantize_rows_rtn, sdclip_scale
+from golf_core.api import (QUANT_FORMAT, QuantizedModel, clip_range, dtype_name, passthrough_entry, quantize_rows_rtn,
+                           sdclip_scale)
 
 from .gptq import BLOCK_SIZE, DAMP, PreparedHessian, gptq_quantize_prepared, prepare_hessian
 from .lqer import LQER_CODEC, LQERConfig, add_lqer_entry, lqer_factors
@@ -60,6 +61,11 @@ class GPTQConfig:
     gate_min_numel: int = 32
     gate_max_numel: int = 8192
     lqer: LQERConfig = field(default_factory=LQERConfig)
+    #: floor every step at ``1 / (2^(b-1)-1)``, as the #1306 lineage's scales do (#1229, #1306, #1423:
+    #: ``clamp_min(1 / clip_range)``); off in #1394 (floor 1e-10)
+    scale_floor: bool = False
+    #: GPTQ the embedding (#1394, #1423); False: round-to-nearest rows as #1229/#1306's int8 embedding
+    embed_gptq: bool = True
 
     def role(self, name: str) -> str:
         """``"embed"``, ``"mlp"``, ``"attn"`` or ``"matrix"``: whose bits and clip apply to ``name``."""
@@ -125,7 +131,7 @@ class GPTQModelQuantizer:
             is_embed = role == "embed"
             big = t.is_floating_point() and t.ndim == 2 and t.numel() > config.min_numel
             H = hessians.get(name)
-            if big and H is not None:
+            if big and H is not None and (config.embed_gptq or not is_embed):
                 kind = "gptq"
             elif big and is_embed:
                 kind = "rtn"
@@ -174,6 +180,8 @@ class GPTQModelQuantizer:
                 continue
             bits, k = self.settings(p.role, clip_sigmas)
             scale = self.scale_for(p, bits, k)
+            if self.config.scale_floor:   # monotone fp16 rounding: the same as flooring before the cast
+                scale = torch.clamp_min(scale, torch.tensor(1.0 / clip_range(bits)).to(scale.dtype))
             if p.kind == "gptq":
                 q = gptq_quantize_prepared(p.W, p.prep, scale, bits, self.config.block_size)
             else:

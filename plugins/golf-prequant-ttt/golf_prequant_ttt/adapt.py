@@ -1,10 +1,10 @@
 """Pre-quant AdamW TTT (techniques.md §7; #1306 ``ttt_adapt_adamw``, #1423)::
 
-    freeze params of blocks[0:F]
+    freeze params of blocks[0:F] (with freeze_matrices off: only their scales, as #1306/#1423 did)
     opt = AdamW(trainable, lr, weight_decay=wd);  lr of epoch e = eta_min + (lr - eta_min)(1 + cos(pi e / E)) / 2,
           eta_min = 0.1 lr  (CosineAnnealingLR(T_max=E) stepped per epoch; constant without cosine)
     for epoch in 1..E: for micro-batch of <= batch_seqs sequences: mean CE; backward;
-        gradient = token-weighted mean over ranks; clip_grad_norm(clip); opt.step()
+        gradient = token-weighted mean over ranks (one rank: the mean CE's own gradient); clip_grad_norm(clip); opt.step()
     restore requires_grad and the train/eval mode
 
 An optional deadline (seconds) stops it between steps, every rank together.
@@ -12,7 +12,6 @@ An optional deadline (seconds) stops it between steps, every rank together.
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -20,7 +19,8 @@ from typing import Any, Callable, Optional
 import torch
 from torch import nn
 
-from golf_core.api import any_rank, max_over_ranks, reduce_device, token_mean_grads, trainable_parameters, training_only
+from golf_core.api import (any_rank, is_distributed, max_over_ranks, reduce_device, token_mean_grads,
+                           trainable_parameters, training_only)
 
 
 @dataclass
@@ -35,6 +35,7 @@ class PrequantConfig:
     cosine: bool = True
     eta_min_ratio: float = 0.1
     weight_decay: float = 0.0
+    freeze_matrices: bool = True
 
 
 @dataclass
@@ -50,11 +51,17 @@ class PrequantStats:
 
 
 def epoch_lr(epoch: int, cfg: PrequantConfig) -> float:
-    """Learning rate of 0-based ``epoch``: cosine from ``lr`` towards ``eta_min_ratio * lr`` over ``epochs``."""
+    """Learning rate of 0-based ``epoch``: cosine from ``lr`` towards ``eta_min_ratio * lr`` over
+    ``epochs``, the value torch's ``CosineAnnealingLR`` (stepped per epoch, as #1306) holds then:
+    its recursive update, which differs from the closed form in the last bits."""
     if not cfg.cosine:
         return cfg.lr
-    eta_min = cfg.eta_min_ratio * cfg.lr
-    return eta_min + (cfg.lr - eta_min) * 0.5 * (1.0 + math.cos(math.pi * epoch / max(cfg.epochs, 1)))
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1), eta_min=cfg.lr * cfg.eta_min_ratio)
+    for _ in range(epoch):
+        opt.step()
+        sched.step()
+    return float(opt.param_groups[0]["lr"])
 
 
 def prequant_adapt(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: Optional[PrequantConfig] = None, *,
@@ -67,7 +74,7 @@ def prequant_adapt(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: Opti
     cfg = cfg or PrequantConfig()
     device = device or next(model.parameters()).device
     ac = autocast or contextlib.nullcontext
-    params = trainable_parameters(model, cfg.freeze_blocks)
+    params = trainable_parameters(model, cfg.freeze_blocks, keep_bank_matrices=not cfg.freeze_matrices)
     stats = PrequantStats(trained_params=sum(p.numel() for p in params))
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = -(-max_over_ranks(x.shape[0]) // cfg.batch_seqs)
@@ -101,13 +108,21 @@ def _epochs(model: nn.Module, params: list[nn.Parameter], opt: torch.optim.Optim
             yb = y[s * cfg.batch_seqs:(s + 1) * cfg.batch_seqs].to(device)
             opt.zero_grad(set_to_none=True)
             count = float(yb.numel())
-            local = 0.0
-            if count:
+            if not is_distributed():
+                # one rank: the mean loss's own gradient, as #1306 steps (no x count / count round
+                # trip, which rounds differently in float32 when count is not a power of two)
                 with ac():
                     loss = model(xb, yb)
-                (loss * count).backward()
-                local = float(loss.detach()) * count
-            tot_count, tot_loss = token_mean_grads(params, count, local)
+                loss.backward()
+                tot_count, tot_loss = count, float(loss.detach()) * count
+            else:
+                local = 0.0
+                if count:
+                    with ac():
+                        loss = model(xb, yb)
+                    (loss * count).backward()
+                    local = float(loss.detach()) * count
+                tot_count, tot_loss = token_mean_grads(params, count, local)
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()

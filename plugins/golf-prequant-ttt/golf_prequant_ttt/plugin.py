@@ -26,6 +26,9 @@ class PrequantTTTOptions(Options):
     epochs: int = Field(6, ge=0, description="passes over the data (#1306/#1423: 6; #1554 train slice: 3)")
     lr: float = Field(5e-4, gt=0, description="AdamW peak learning rate (#1306/#1423: 5e-4)")
     freeze_blocks: int = Field(2, ge=0, description="blocks[0:N] are not trained (#1306/#1423: 2)")
+    freeze_matrices: bool = Field(True, description="freeze the frozen blocks' matrices too; false: only their scales and "
+                                  "gains, as #1306/#1423 did (their matrices live in model-level parameter banks, which "
+                                  "freezing blocks[0:N] does not reach)")
     batch_seqs: int = Field(32, ge=1, description="sequences per micro-batch and rank (#1306: 32)")
     grad_clip: float = Field(1.0, ge=0, description="global grad-norm clip per step; 0: none (#1306: 1.0)")
     cosine: bool = Field(True, description="cosine from lr to 0.1 lr over the epochs, stepped per epoch (#1306: on)")
@@ -63,7 +66,8 @@ def golf_register(register: Any) -> None:
 def config_of(opts: PrequantTTTOptions) -> PrequantConfig:
     """The ``PrequantConfig`` of the options."""
     return PrequantConfig(epochs=opts.epochs, lr=opts.lr, freeze_blocks=opts.freeze_blocks, batch_seqs=opts.batch_seqs,
-                          grad_clip=opts.grad_clip, cosine=opts.cosine, weight_decay=opts.weight_decay)
+                          grad_clip=opts.grad_clip, cosine=opts.cosine, weight_decay=opts.weight_decay,
+                          freeze_matrices=opts.freeze_matrices)
 
 
 def clock_budget(opts: PrequantTTTOptions, train: Any, train_elapsed: Optional[float]) -> Optional[float]:
