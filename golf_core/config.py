@@ -42,6 +42,9 @@ class DataSection(Section):
     dataset_dir: Optional[str] = Field(None, description="explicit shard folder, overriding root")
     tokenizer_path: Optional[str] = Field(None, description="explicit SentencePiece model, overriding root")
     train_shards: Optional[int] = Field(None, ge=1, description="use only the first N training shards")
+    variant: Literal["plain", "caseops"] = Field(
+        "plain", description="'caseops': the CaseOps tokenization (lossless case markers, PR #1729) with its "
+                             "byte sidecar; scored on the original text's bytes")
 
 
 class ModelSection(Section):
