@@ -149,3 +149,17 @@ def test_a_sidecar_missing_for_one_validation_shard_is_refused(caseops_demo_data
 
     with pytest.raises(DataError, match="1 byte sidecars .* for 2 validation shards"):
         with_byte_sidecars(DataPaths(d, d / "t.model", [], list_shards(d, "val")))
+
+
+def test_golf_checks_overlap_rule_reports_the_builds_split_check(caseops_demo_data):
+    from golf_core.check.audit import FAIL, PASS, Facts, rule_document_overlap
+    from golf_core.check.overlap import document_overlap
+
+    tokens, _ = _val(caseops_demo_data)
+    f = Facts(overlap=document_overlap(tokens, caseops_demo_data.train_files, 1),
+              build_split=caseops_demo_data.manifest()["split_check"])
+    r = rule_document_overlap(f)
+    assert r.verdict == PASS and "4 of 300 validation documents repeated in training, 5 training documents left out, 0 kept" in r.evidence
+    # a dataset whose build kept its repeats, with no BOS to hash the shards by: the build's record fails it
+    f = Facts(overlap=None, overlap_skipped="no BOS", build_split={"val_docs": 10, "shared": 8, "train_dropped": 0})
+    assert rule_document_overlap(f).verdict == FAIL
