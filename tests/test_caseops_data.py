@@ -163,3 +163,16 @@ def test_golf_checks_overlap_rule_reports_the_builds_split_check(caseops_demo_da
     # a dataset whose build kept its repeats, with no BOS to hash the shards by: the build's record fails it
     f = Facts(overlap=None, overlap_skipped="no BOS", build_split={"val_docs": 10, "shared": 8, "train_dropped": 0})
     assert rule_document_overlap(f).verdict == FAIL
+
+
+def test_a_fresh_build_carries_its_shard_hashes(caseops_demo_data):
+    """A run's manifest then reads no shard again (under golf check, an open of a validation shard
+    outside the eval session)."""
+    import hashlib
+
+    from golf_core.data.preflight import HASH_CACHE
+
+    cache = json.loads((caseops_demo_data.dataset_dir / HASH_CACHE).read_text())
+    for p in caseops_demo_data.train_files + caseops_demo_data.val_files + caseops_demo_data.val_byte_files:
+        st = p.stat()
+        assert cache[f"{p.name}:{st.st_size}:{st.st_mtime_ns}"] == hashlib.sha256(p.read_bytes()).hexdigest()

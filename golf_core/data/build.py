@@ -35,6 +35,7 @@ import numpy as np
 
 from golf_core.data import caseops, demo_corpus
 from golf_core.data.paths import MANIFEST_NAME, DataPaths, layout, list_shards, with_byte_sidecars
+from golf_core.data.preflight import seed_hash_cache
 from golf_core.data.shards import num_tokens, write_shard
 from golf_core.data.split import drop_validation_repeats, require_clean_split, split_check
 from golf_core.data.tokenizer import BOS_ID, TRAINER_SETTINGS, build_byte_luts, load_tokenizer, train_tokenizer
@@ -463,6 +464,7 @@ def build_dataset(root, vocab_size: int, source: Source = "demo", name: Optional
                 "tokenizer_seconds": round(tok_seconds, 3),
             }
             _write_json(tmp_dir / MANIFEST_NAME, manifest)
+            seed_hash_cache(tmp_dir)
             if dataset_dir.exists():
                 shutil.rmtree(dataset_dir)
             os.replace(tmp_dir, dataset_dir)
