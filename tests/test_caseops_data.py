@@ -176,3 +176,15 @@ def test_a_fresh_build_carries_its_shard_hashes(caseops_demo_data):
     for p in caseops_demo_data.train_files + caseops_demo_data.val_files + caseops_demo_data.val_byte_files:
         st = p.stat()
         assert cache[f"{p.name}:{st.st_size}:{st.st_mtime_ns}"] == hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_inspect_counts_the_sidecar_and_shows_the_original_casing(caseops_demo_data):
+    import unicodedata
+
+    from golf_core.data.inspect import inspect_dataset
+
+    rep = inspect_dataset(caseops_demo_data.dataset_dir, text_chars=200)
+    docs = _original_val_docs(caseops_demo_data.manifest())
+    assert rep.totals["val"]["bytes"] == sum(len(d.encode("utf-8")) for d in docs)
+    # what SentencePiece keeps of the first document: NFKC, whitespace runs as one space
+    assert rep.first_text == " ".join(unicodedata.normalize("NFKC", docs[0]).split())[:200]
