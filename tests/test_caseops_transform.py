@@ -110,3 +110,12 @@ def test_an_escape_split_across_surfaces_counts_once():
     assert co.original_byte_counts(["x" + E, "\ue001y"]) == [1, 4]
     with pytest.raises(co.CaseOpsError, match="inside an ESC"):
         co.original_byte_counts(["x" + E])
+
+
+def test_piece_surfaces_without_protobuf_is_a_one_line_error():
+    class NoProto:
+        def encode(self, text, out_type=int):
+            raise ImportError("protobuf is required when using out_type='proto'")
+
+    with pytest.raises(co.DataError, match=r"need protobuf: pip install 'golf-core\[caseops\]'"):
+        co.piece_surfaces(NoProto(), "x")
