@@ -39,10 +39,14 @@ def test_pr1855_runs_its_nine_hyperparameter_stack_as_far_as_golf_has_it():
     assert r.options["attn-gate"] == {"mode": "sparse", "window": 12, "init_std": 0.0, "scale": 0.5}
     assert r.options["smear-gate"]["bos_fix"] and r.options["parallel-residuals"]["start_layer"] == 8
     assert r.plugins[0] == "varlen-attn" and "shuffled-loader" not in r.plugins
+    assert {"polar-express", "pergroup"} <= set(r.plugins) and "muon-wd-taper" not in r.plugins
+    g = r.options["gptq"]
+    assert (g["mlp_clip_sigmas"], g["attn_clip_sigmas"], g["gate_int8"], g["lqer_top_k"], g["lqer_rank"]) == (11.5, 13.0, True, 3, 4)
     # what pr1851 ran instead, one value per item of #1855's stack golf has
     b = load_recipe("pr1851")
     assert (b.train.warmdown_frac, b.train.beta2, b.options["gptq"]["embed_clip_sigmas"]) == (0.75, 0.95, 15.0)
-    assert b.options["attn-gate"]["scale"] == 1.0
+    assert b.options["attn-gate"]["scale"] == 1.0 and b.options["gptq"]["mlp_clip_sigmas"] == 12.0
+    assert not b.options["gptq"]["gate_int8"] and "pergroup" not in b.plugins
 
 
 def test_tiny_caseops_recipes_score_on_the_caseops_demo():
