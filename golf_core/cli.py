@@ -176,8 +176,17 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def leaderboard_order(rows: list[dict]) -> list[dict]:
+    """Recipes as the leaderboard reads: records (a reported score and a date in their own
+    ``[meta]``) first, newest first, the lower score first on the same date; then the rest by name."""
+    records = [r for r in rows if r.get("reported_val_bpb") is not None and r.get("date")]
+    rest = [r for r in rows if r not in records]
+    records.sort(key=lambda r: (-int(str(r["date"]).replace("-", "")), float(r["reported_val_bpb"]), r["name"]))
+    return records + sorted(rest, key=lambda r: r["name"])
+
+
 def cmd_recipes(args: argparse.Namespace) -> int:
-    """golf recipes: the shipped recipes with their meta."""
+    """golf recipes: the shipped recipes with their meta, records first as the leaderboard reads."""
     from . import tomlio
     from .recipe import RECIPES_DIR
 
@@ -185,12 +194,15 @@ def cmd_recipes(args: argparse.Namespace) -> int:
     for p in sorted(RECIPES_DIR.glob("*.toml")):
         meta = tomlio.load_file(p).get("meta", {})
         rows.append({"name": p.stem, "path": str(p), **meta})
+    rows = leaderboard_order(rows)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
+    print(f"{'recipe':<18} {'val_bpb':>8}  {'legality':<16} {'date':<10}  source")
     for r in rows:
         bpb = r.get("reported_val_bpb")
-        print(f"{r['name']:<18} {('%.5f' % bpb) if bpb else '-':>8}  {r.get('legality', ''):<16} {r.get('source', '')}")
+        print(f"{r['name']:<18} {('%.5f' % bpb) if bpb else '-':>8}  {r.get('legality', ''):<16} "
+              f"{r.get('date') or '-':<10}  {r.get('source', '')}")
     return 0
 
 

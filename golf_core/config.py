@@ -23,6 +23,8 @@ class MetaSection(Section):
     reported_val_bpb: Optional[float] = Field(None, description="the val_bpb its authors reported")
     model_params: Optional[int] = Field(None, ge=1, description="the parameter count the record's own train log reports (`model_params:`)")
     legality: str = Field("fixed-predictor", description="the legality track as the reviews judged it")
+    date: Optional[str] = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$",
+                                description="the record's date (YYYY-MM-DD, its records/ folder); `golf recipes` orders by it")
     notes: str = Field("", description="free text")
 
 
@@ -42,6 +44,9 @@ class DataSection(Section):
     dataset_dir: Optional[str] = Field(None, description="explicit shard folder, overriding root")
     tokenizer_path: Optional[str] = Field(None, description="explicit SentencePiece model, overriding root")
     train_shards: Optional[int] = Field(None, ge=1, description="use only the first N training shards")
+    variant: Literal["plain", "caseops"] = Field(
+        "plain", description="'caseops': the CaseOps tokenization (lossless case markers, PR #1729) with its "
+                             "byte sidecar; scored on the original text's bytes")
 
 
 class ModelSection(Section):

@@ -14,6 +14,8 @@ from .rundir import RunLog
 from .stash import Stash
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
     from .data.paths import DataPaths
     from .data.tokenizer import ByteLuts
     from .plugins import ActivePlugins
@@ -105,6 +107,24 @@ class RunContext:
             sp = load_tokenizer(self.data.tokenizer_path, vocab_size=self.recipe.data.vocab_size)
             self._luts = build_byte_luts(sp, self.recipe.data.vocab_size)
         return self._luts
+
+    def validation_bytes(self, num_tokens: int) -> Optional["np.ndarray"]:
+        """The original bytes of the first ``num_tokens`` validation tokens from the dataset's byte
+        sidecar (CaseOps), or None where the byte tables count them; DataError for a CaseOps
+        tokenizer without a sidecar (the tables would count each case marker as 3 bytes)."""
+        data = self.data
+        if not data.val_byte_files:
+            from .data.caseops import is_caseops_tokenizer
+            from .data.tokenizer import load_tokenizer
+            from .errors import DataError
+
+            if is_caseops_tokenizer(load_tokenizer(data.tokenizer_path)):
+                raise DataError(f"{data.dataset_dir}: a CaseOps tokenizer but no byte sidecars "
+                                f"(fineweb_val_bytes_*.bin); BPB needs the original bytes of each token")
+            return None
+        from .data.validation import load_validation_bytes
+
+        return load_validation_bytes(data.val_byte_files, num_tokens)
 
     def read_validation(self, reason: str) -> torch.Tensor:
         """The validation token stream, for a plugin outside the eval phase.

@@ -43,3 +43,12 @@ def fresh_registry(golf_registry):
 def demo_data(golf_demo_data):
     """The vocab-1024 demo dataset, built once per test session (DataPaths)."""
     return golf_demo_data
+
+
+@pytest.fixture(scope="session")
+def caseops_demo_data():
+    """The vocab-1024 CaseOps demo dataset (with its byte sidecar), built once per session (DataPaths)."""
+    from golf_core.config import DataSection
+    from golf_core.data.paths import resolve_data
+
+    return resolve_data(DataSection(source="demo", vocab_size=1024, variant="caseops"), build_missing=True)

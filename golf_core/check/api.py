@@ -457,6 +457,7 @@ def _overlap(ctx: RunContext, facts: Facts) -> None:
     from ..data.shards import read_shard
 
     data = ctx.data
+    facts.build_split = (data.manifest() or {}).get("split_check")
     bos = int(data.load_tokenizer().bos_id())
     if bos < 0:
         facts.overlap_skipped = "the tokenizer has no BOS id: documents cannot be told apart"

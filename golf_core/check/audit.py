@@ -79,7 +79,8 @@ class Facts:
     every run (norm_report_rows: the reported run's rows); ledgers: ``(label, LedgerAudit)``;
     violations: legality events the sessions recorded; coverage: the reported run's per-target
     counts; reads / unrecorded_loads: declared and undeclared validation loads; opens: shard
-    file opens (audit hook); overlap: train/val documents; document_independent / exempt: the
+    file opens (audit hook); overlap: train/val documents; build_split: the dataset build's own
+    split check (``manifest.json`` ``split_check``, text hashes); document_independent / exempt: the
     recipe's ``[check]`` declarations; bytes; clocks and the hardware they ran on.
     """
 
@@ -100,6 +101,7 @@ class Facts:
     opens: list[dict[str, Any]] = field(default_factory=list)
     overlap: Optional[Overlap] = None
     overlap_skipped: Optional[str] = None
+    build_split: Optional[dict[str, Any]] = None
     document_independent: bool = False
     exempt: dict[str, str] = field(default_factory=dict)
     scope_note: Optional[str] = None
@@ -290,22 +292,41 @@ def _plugin_from_reason(reason: str) -> str:
     return head or "?"
 
 
+def _build_split_text(b: Optional[dict[str, Any]]) -> str:
+    """The dataset build's split check, as evidence."""
+    if not b:
+        return ""
+    kept = 0 if b.get("train_dropped") else b.get("shared", 0)
+    return (f"; the build's split check ({b.get('hash', 'text hashes')}): {b.get('shared', 0)} of "
+            f"{b.get('val_docs', 0):,} validation documents repeated in training, "
+            f"{b.get('train_dropped', 0)} training documents left out, {kept} kept")
+
+
 def rule_document_overlap(f: Facts) -> Rule:
-    """Validation documents also present in the training shards."""
+    """Validation documents also present in the training shards (token hashes over the shards,
+    and the dataset build's own text-level split check where its manifest has one)."""
+    build = _build_split_text(f.build_split)
     if f.overlap is None:
+        b = f.build_split
+        if b and b.get("shared") and not b.get("train_dropped"):
+            return Rule("document_overlap", FAIL, (f.overlap_skipped or "documents not hashed") + build,
+                        {"build_split": b})
+        if b:
+            return Rule("document_overlap", PASS, "the shards were not hashed" + build, {"build_split": b})
         return Rule("document_overlap", NOT_CHECKED, f.overlap_skipped or "documents not hashed", {})
     o = f.overlap
-    d = {**o.as_dict(), "fail_fraction": OVERLAP_FAIL_FRACTION}
+    d = {**o.as_dict(), "fail_fraction": OVERLAP_FAIL_FRACTION, "build_split": f.build_split}
     frac = o.shared_tokens / max(1, o.val_tokens)
     if o.shared:
         ev = (f"{o.shared:,} of {o.val_docs:,} validation documents ({o.shared_tokens:,} of {o.val_tokens:,} tokens, "
               f"{100 * frac:.2f}%) are also in the {o.shards} training shards (first: document {o.examples[0]})")
         if frac > OVERLAP_FAIL_FRACTION:
-            return Rule("document_overlap", FAIL, ev, d)
-        return Rule("document_overlap", PASS, ev + f": under {100 * OVERLAP_FAIL_FRACTION:g}% of the tokens", d)
+            return Rule("document_overlap", FAIL, ev + build, d)
+        return Rule("document_overlap", PASS,
+                    ev + f": under {100 * OVERLAP_FAIL_FRACTION:g}% of the tokens" + build, d)
     return Rule("document_overlap", PASS,
                 f"{o.val_docs:,} validation documents, none among the {o.train_docs:,} documents of {o.shards} "
-                f"training shards (BLAKE2b of token ids)", d)
+                f"training shards (BLAKE2b of token ids)" + build, d)
 
 
 def rule_document_independence(f: Facts) -> Rule:

@@ -28,6 +28,8 @@ def write_data_dir(dest: Path, data: DataPaths, flips: Mapping[int, int]) -> Pat
     ds.mkdir(parents=True)
     for f in data.train_files:
         os.symlink(os.path.abspath(f), ds / Path(f).name)
+    for f in getattr(data, "val_byte_files", []):  # CaseOps byte sidecars: one per target, unflipped
+        os.symlink(os.path.abspath(f), ds / Path(f).name)
     man = data.dataset_dir / MANIFEST_NAME
     if man.is_file():
         os.symlink(os.path.abspath(man), ds / MANIFEST_NAME)

@@ -13,15 +13,20 @@ examples:
   golf data build --vocab 1024                     the demo (the interpreter's own docs) into the cache
   golf data build --vocab 4096 --out data          the same at sp4096 into ./data
   golf data build --source corpus.jsonl --name web --vocab 8192 --out data
+  golf data build --variant caseops --vocab 1024    the demo with CaseOps case markers + byte sidecar
 
 writes OUT/datasets/<name>_sp<V>/fineweb_{train,val}_NNNNNN.bin, its manifest.json, and
 OUT/tokenizers/<name>_<V>_bpe.model: a recipe reads it with [data] root = "OUT" (demo) or
 [data] dataset_dir = "OUT/datasets/<name>_sp<V>". Nothing is rebuilt when the manifest matches.
+--variant caseops (PR #1729) adds fineweb_val_bytes_NNNNNN.bin (original bytes per token; name
+default demo_caseops); a recipe reads the demo's with [data] variant = "caseops". A validation
+document whose text is also in training stops the build (--drop-repeats leaves those out of training).
 """
 
 DOWNLOAD_EPILOG = """\
 examples:
   golf data download --variant sp1024 --train-shards 80
+  golf data download --variant caseops --train-shards 80   PR #1729's CaseOps sp8192 + byte sidecars
   MATCHED_FINEWEB_REPO_ID=kevclark/parameter-golf golf data download --variant sp8192 --train-shards 128
 
 writes OUT/manifest.json, OUT/datasets/fineweb10B_<variant>/ and OUT/tokenizers/ (OUT default:
@@ -48,7 +53,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     paths = build_dataset(out, args.vocab, "demo" if is_demo else sources, name=args.name,
                           num_val_docs=args.val_docs, shard_tokens=args.shard_tokens, force=args.force,
-                          log=_say)
+                          log=_say, variant=args.variant, drop_repeats=args.drop_repeats or None)
     m = paths.manifest() or {}
     st = m.get("stats", {})
     print(f"dataset   {paths.dataset_dir}")
@@ -57,6 +62,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     if st:
         print(f"tokens    {st.get('tokens_train')} train, {st.get('tokens_val')} val "
               f"({st.get('docs_train')} + {st.get('docs_val')} documents)")
+    if paths.val_byte_files:
+        print(f"sidecars  {len(paths.val_byte_files)} val byte sidecars, {st.get('bytes_val')} original bytes")
+    sc = m.get("split_check")
+    if sc:
+        print(f"split     {sc['shared']} of {sc['val_docs']} validation documents repeat in training"
+              + (f" ({sc['train_dropped']} training documents left out)" if sc.get("train_dropped") else ""))
     print(f"corpus    sha256 {m.get('corpus_sha256', '?')}")
     print(f"seconds   {time.perf_counter() - t0:.1f}")
     return 0
@@ -119,12 +130,17 @@ def register(subparsers) -> None:
     b.add_argument("--val-docs", type=int, help="documents held out for validation (default: demo 300, else 5%%)")
     b.add_argument("--shard-tokens", type=int, help="tokens per shard (default: demo 262144, else 10**8)")
     b.add_argument("--force", action="store_true", help="rebuild even when the cached dataset matches")
+    b.add_argument("--variant", choices=("plain", "caseops"), default="plain",
+                   help="caseops: CaseOps case markers + per-token byte sidecar (PR #1729)")
+    b.add_argument("--drop-repeats", action="store_true",
+                   help="leave out training documents that repeat a validation document (default for the CaseOps demo)")
     b.set_defaults(func=cmd_build)
 
     d = sub.add_parser("download", help="fetch the challenge's FineWeb shards from the Hugging Face Hub",
                        epilog=DOWNLOAD_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     d.add_argument("train_shards_positional", nargs="?", type=int, default=None, help=argparse.SUPPRESS)
-    d.add_argument("--variant", default="sp1024", help="sp<VOCAB>, e.g. sp1024 or sp8192 (default sp1024)")
+    d.add_argument("--variant", default="sp1024", help="sp<VOCAB>, e.g. sp1024 or sp8192 (default sp1024), or caseops "
+                   "(sp8192_lossless_caps_caseops_v1_reserved from romeerp/parameter-golf-caseops-v1)")
     d.add_argument("--train-shards", type=int, default=80, help="training shards to fetch (default 80)")
     d.add_argument("--out", help="data root (default $GOLF_DATA_DIR, else ./data)")
     d.add_argument("--repo-id", help="Hub dataset repository (default $MATCHED_FINEWEB_REPO_ID or willdepueoai/parameter-golf)")

@@ -1,5 +1,6 @@
 """Data: the challenge's shard format, tokenizers and byte tables, the demo corpus, dataset
-builder and downloader, the baseline loader and the validation stream.
+builder (with its train/validation split check) and downloader, the CaseOps variant (case
+transform and byte sidecar), the baseline loader and the validation stream.
 
 Torch-dependent names (``SequentialLoader``, ``read_window``, ``load_validation_tokens``) are
 imported lazily so that ``golf data ...`` starts fast.

@@ -7,6 +7,12 @@ train shards against ``stats.files_train``, then fetch every validation shard, t
 already present. Remote ``<prefix>/datasets/X`` lands in ``<root>/datasets/X``, ``<prefix>/tokenizers/X``
 in ``<root>/tokenizers/X``, anything else in ``<root>/X``.
 
+CaseOps (PR #1729): ``--variant caseops`` is ``sp8192_lossless_caps_caseops_v1_reserved`` from the
+Hub dataset ``romeerp/parameter-golf-caseops-v1`` (the repository the record's README names, unless
+a repository is given); where the manifest's dataset entry has ``val_bytes_glob``, the byte
+sidecar ``fineweb_val_bytes_NNNNNN.bin`` of every validation shard is fetched too, and a CaseOps
+variant without one is refused (its BPB could not be computed).
+
 One difference, on purpose: the challenge's script trusts a cached ``manifest.json`` forever, so a
 manifest fetched before a variant was published hides that variant ("rm -f data/manifest.json" in
 PR #1394's README). Here a cached manifest that lacks the requested variant is re-fetched, and the
@@ -21,7 +27,7 @@ import shutil
 from pathlib import Path, PurePosixPath
 from typing import Callable, Optional
 
-from golf_core.data.paths import DataPaths, default_root, list_shards
+from golf_core.data.paths import CASEOPS_SUFFIX, DataPaths, default_root, list_shards, with_byte_sidecars
 from golf_core.data.shards import num_tokens
 from golf_core.errors import DataError, GolfError
 
@@ -29,17 +35,27 @@ DEFAULT_REPO_ID = "willdepueoai/parameter-golf"
 DEFAULT_REMOTE_PREFIX = "datasets"
 ENV_REPO_ID = "MATCHED_FINEWEB_REPO_ID"
 ENV_REMOTE_PREFIX = "MATCHED_FINEWEB_REMOTE_ROOT_PREFIX"
+#: The published CaseOps data (PR #1729's README) and the variant name it uses.
+CASEOPS_REPO_ID = "romeerp/parameter-golf-caseops-v1"
+CASEOPS_VARIANT = f"sp8192_{CASEOPS_SUFFIX}"
 
 HubDownload = Callable[..., str]
 
 
+def canonical_variant(variant: str) -> str:
+    """``caseops`` -> the published CaseOps variant name; anything else as given."""
+    return CASEOPS_VARIANT if variant == "caseops" else variant
+
+
 def dataset_dir_for_variant(variant: str) -> str:
-    """``sp1024`` -> ``fineweb10B_sp1024``; DataError for anything but ``sp<digits>``."""
-    if re.fullmatch(r"sp\d+", variant or ""):
+    """``sp1024`` -> ``fineweb10B_sp1024`` (also ``sp<V>_<suffix>``, e.g. the CaseOps variant);
+    DataError for anything else."""
+    variant = canonical_variant(variant)
+    if re.fullmatch(r"sp\d+(_[a-z0-9_]+)?", variant or ""):
         return f"fineweb10B_{variant}"
     if variant == "byte260":
         raise DataError("variant byte260 has no SentencePiece tokenizer; golf supports sp<VOCAB> variants")
-    raise DataError(f"unknown variant {variant!r}; expected sp<VOCAB_SIZE>, e.g. sp1024 or sp8192")
+    raise DataError(f"unknown variant {variant!r}; expected sp<VOCAB_SIZE>, e.g. sp1024 or sp8192, or caseops")
 
 
 class _Fetcher:
@@ -101,6 +117,17 @@ def _find(entries, name: str) -> Optional[dict]:
     return next((e for e in entries or [] if isinstance(e, dict) and e.get("name") == name), None)
 
 
+def _find_tokenizer(entries, name, variant: str) -> Optional[dict]:
+    """The tokenizer entry named ``name``; else the one whose model file ends with the variant's
+    suffix (``fineweb_8192_bpe_<suffix>.model``: PR #1729's export names its entries by path)."""
+    found = _find(entries, name)
+    suffix = variant.split("_", 1)[1] if "_" in variant else None
+    if found is None and suffix:
+        found = next((e for e in entries or [] if isinstance(e, dict)
+                      and PurePosixPath(str(e.get("model_path", ""))).stem.endswith(suffix)), None)
+    return found
+
+
 def download(variant: str, train_shards: int = 80, root=None, repo_id: Optional[str] = None,
              remote_prefix: Optional[str] = None, hub_download: Optional[HubDownload] = None, *,
              with_docs: bool = False, skip_manifest: bool = False,
@@ -113,12 +140,14 @@ def download(variant: str, train_shards: int = 80, root=None, repo_id: Optional[
     to ``huggingface_hub.hf_hub_download`` (tests pass a fake). Returns the resolved ``DataPaths``.
     """
     say = log or (lambda msg: None)
+    variant = canonical_variant(variant)
     ds_name = dataset_dir_for_variant(variant)
-    vocab = int(variant[2:])
+    vocab = int(re.match(r"sp(\d+)", variant).group(1))
+    caseops = CASEOPS_SUFFIX in variant
     if train_shards < 0:
         raise DataError(f"--train-shards must be non-negative, got {train_shards}")
     root = Path(root).expanduser() if root is not None else default_root("fineweb")
-    repo_id = repo_id or os.environ.get(ENV_REPO_ID) or DEFAULT_REPO_ID
+    repo_id = repo_id or os.environ.get(ENV_REPO_ID) or (CASEOPS_REPO_ID if caseops else DEFAULT_REPO_ID)
     if remote_prefix is None:
         remote_prefix = os.environ.get(ENV_REMOTE_PREFIX, DEFAULT_REMOTE_PREFIX)
     if hub_download is None:
@@ -163,7 +192,7 @@ def download(variant: str, train_shards: int = 80, root=None, repo_id: Optional[
         raise DataError(f"{manifest_path}: {ds_name} has no stats.files_train/files_val") from None
     if train_shards > max_train:
         raise DataError(f"{variant} only has {max_train} training shards on {repo_id}, requested {train_shards}")
-    tok_entry = _find(manifest.get("tokenizers"), entry.get("tokenizer_name"))
+    tok_entry = _find_tokenizer(manifest.get("tokenizers"), entry.get("tokenizer_name"), variant)
     if tok_entry is None:
         raise DataError(f"tokenizer {entry.get('tokenizer_name')!r} not found in {repo_id}/{manifest_remote}")
     artifacts = [str(tok_entry[k]) for k in ("model_path", "vocab_path", "path") if tok_entry.get(k)]
@@ -174,10 +203,16 @@ def download(variant: str, train_shards: int = 80, root=None, repo_id: Optional[
         fetch.get(fetch.remote("docs_selected.jsonl"))
         fetch.get(fetch.remote("docs_selected.source_manifest.json"))
 
+    sidecars = bool(entry.get("val_bytes_glob"))
+    if caseops and not sidecars:
+        raise DataError(f"{ds_name} in {repo_id}/{manifest_remote} has no val_bytes_glob: a CaseOps variant "
+                        f"needs its byte sidecars to be scored")
     ds_prefix = fetch.remote(f"datasets/{ds_name}")
     shard_remotes = ([f"{ds_prefix}/fineweb_val_{i:06d}.bin" for i in range(n_val)]
+                     + [f"{ds_prefix}/fineweb_val_bytes_{i:06d}.bin" for i in range(n_val if sidecars else 0)]
                      + [f"{ds_prefix}/fineweb_train_{i:06d}.bin" for i in range(train_shards)])
-    say(f"{ds_name}: {n_val} validation + {train_shards} training shards into {root}")
+    say(f"{ds_name}: {n_val} validation{' (+ byte sidecars)' if sidecars else ''} + {train_shards} "
+        f"training shards into {root}")
     for k, remote in enumerate(shard_remotes, 1):
         dest = fetch.get(remote)
         try:
@@ -200,4 +235,11 @@ def download(variant: str, train_shards: int = 80, root=None, repo_id: Optional[
     load_tokenizer(model_path, vocab)
     dataset_dir = fetch.local(ds_prefix)
     train_files = list_shards(dataset_dir, "train")[:train_shards]
-    return DataPaths(dataset_dir, model_path, train_files, list_shards(dataset_dir, "val"), "fineweb", vocab)
+    paths = with_byte_sidecars(DataPaths(dataset_dir, model_path, train_files, list_shards(dataset_dir, "val"),
+                                         "fineweb", vocab))
+    if sidecars:
+        for tok_file, byte_file in zip(paths.val_files, paths.val_byte_files):
+            if num_tokens(tok_file) != num_tokens(byte_file):
+                raise DataError(f"{byte_file}: {num_tokens(byte_file)} byte counts for the "
+                                f"{num_tokens(tok_file)} tokens of {tok_file.name}")
+    return paths

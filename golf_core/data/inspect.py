@@ -1,7 +1,9 @@
 """What a dataset folder holds: shards, tokens, bytes, tokens per byte, documents, first text.
 
 Bytes use the challenge's BPB rule (pg_core.md §3.2) over each split's token stream, so
-``tokens / bytes`` is the factor that turns bits per token into bits per byte.
+``tokens / bytes`` is the factor that turns bits per token into bits per byte. A CaseOps dataset's
+validation shards count their byte sidecar (the original text's bytes); its training shards, which
+have none, count the byte tables with the case markers at 0 bytes. Its first text is shown decoded.
 """
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from golf_core.data.caseops import CONTROLS, CaseOpsError, is_caseops_tokenizer
+from golf_core.data.caseops import decode as caseops_decode
 from golf_core.data.paths import list_shards, tokenizer_for_dataset_dir
 from golf_core.data.shards import read_shard
 from golf_core.data.tokenizer import BOS_ID, build_byte_luts, load_tokenizer
@@ -76,6 +80,10 @@ def inspect_dataset(dataset_dir, tokenizer_path=None, text_chars: int = 400) -> 
             if toks.shape[0]:
                 max_id = max(max_id, int(toks.max()))
     luts = build_byte_luts(sp, max(int(sp.vocab_size()), max_id + 1), check_space_piece=False)
+    caseops_tok = is_caseops_tokenizer(sp)
+    if caseops_tok:  # the case markers stand for no original byte (the byte tables give them 3)
+        luts.base_bytes[[sp.piece_to_id(c) for c in CONTROLS]] = 0
+    sidecars = {p.name.replace("val_bytes_", "val_"): p for p in list_shards(dataset_dir, "val_bytes")}
     report = DatasetReport(str(dataset_dir), str(tok), int(sp.vocab_size()))
     for split, paths in files.items():
         prev_last = BOS_ID  # the stream's first token has no previous token: treat as a boundary
@@ -92,6 +100,8 @@ def inspect_dataset(dataset_dir, tokenizer_path=None, text_chars: int = 400) -> 
                 n_bytes += int((luts.has_leading_space[chunk] & ~luts.is_boundary[prev]).sum())
                 n_docs += int((chunk == BOS_ID).sum())
                 prev_last = int(chunk[-1])
+            if p.name in sidecars:  # CaseOps: the original text's bytes, exactly
+                n_bytes = int(np.asarray(read_shard(sidecars[p.name]), dtype=np.int64).sum())
             report.shards.append(ShardInfo(p.name, split, int(toks.shape[0]), n_bytes, n_docs))
             tot["shards"] += 1
             tot["tokens"] += int(toks.shape[0])
@@ -105,5 +115,11 @@ def inspect_dataset(dataset_dir, tokenizer_path=None, text_chars: int = 400) -> 
         start = 1 if head[0] == BOS_ID else 0
         stop = np.nonzero(head[start:] == BOS_ID)[0]
         ids = head[start: start + int(stop[0])] if stop.size else head[start:]
-        report.first_text = sp.decode([int(i) for i in ids])[:text_chars]
+        text = sp.decode([int(i) for i in ids])
+        if caseops_tok:
+            try:
+                text = caseops_decode(text)
+            except CaseOpsError:  # normalization made it non-canonical: show the markers' text
+                pass
+        report.first_text = text[:text_chars]
     return report

@@ -3,17 +3,21 @@
 Layout under a data root (pg_core.md §2.1)::
 
     <root>/datasets/<dataset>/fineweb_train_NNNNNN.bin, fineweb_val_NNNNNN.bin
+    <root>/datasets/<dataset>/fineweb_val_bytes_NNNNNN.bin   (CaseOps: original bytes per token)
     <root>/tokenizers/<tokenizer>.model
 
 with ``<dataset>`` = ``fineweb10B_sp<V>`` and ``<tokenizer>`` = ``fineweb_<V>_bpe`` for FineWeb,
 ``<name>_sp<V>`` and ``<name>_<V>_bpe`` for locally built datasets (the demo's name is "demo").
-Default root: ``$GOLF_DATA_DIR``, else ``~/.cache/golf/data`` for the demo and ``./data`` for FineWeb.
+A CaseOps variant (``[data] variant = "caseops"``) is ``<name>_caseops`` locally and, as
+published by PR #1729, ``fineweb10B_sp<V>_lossless_caps_caseops_v1_reserved`` with tokenizer
+``fineweb_<V>_bpe_lossless_caps_caseops_v1_reserved``. Default root: ``$GOLF_DATA_DIR``, else ``~/.cache/golf/data`` for the demo and ``./data`` for FineWeb.
 """
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -24,11 +28,14 @@ DEFAULT_DEMO_ROOT = "~/.cache/golf/data"
 DEFAULT_FINEWEB_ROOT = "./data"
 DEFAULT_TRAIN_SHARDS = 80
 MANIFEST_NAME = "manifest.json"
+#: The published CaseOps dataset's suffix (PR #1729's tokenizer spec ``dataset_suffix``).
+CASEOPS_SUFFIX = "lossless_caps_caseops_v1_reserved"
 
 
 @dataclass(frozen=True)
 class DataPaths:
-    """A resolved dataset: its shard folder, tokenizer model, sorted shard lists, name and vocab size."""
+    """A resolved dataset: its shard folder, tokenizer model, sorted shard lists, name and vocab size,
+    and the byte sidecars of the validation shards (CaseOps; empty otherwise), one per val shard."""
 
     dataset_dir: Path
     tokenizer_path: Path
@@ -36,6 +43,7 @@ class DataPaths:
     val_files: list = field(default_factory=list)
     name: str = "demo"
     vocab_size: int = 1024
+    val_byte_files: list = field(default_factory=list)
 
     def load_tokenizer(self):
         """The SentencePiece processor (TokenizerError if missing or its vocab differs)."""
@@ -83,13 +91,26 @@ def layout(root, name: str, vocab_size: int) -> tuple[Path, Path]:
 
 
 def list_shards(dataset_dir, split: str) -> list[Path]:
-    """The ``fineweb_<split>_*.bin`` files of ``dataset_dir``, sorted lexicographically."""
-    return sorted(Path(dataset_dir).glob(f"fineweb_{split}_*.bin"))
+    """The ``fineweb_<split>_NNNNNN.bin`` files of ``dataset_dir`` (``split`` "train", "val" or
+    "val_bytes", the CaseOps byte sidecars), sorted lexicographically."""
+    pattern = re.compile(rf"fineweb_{re.escape(split)}_\d+\.bin")
+    return sorted(p for p in Path(dataset_dir).glob(f"fineweb_{split}_*.bin") if pattern.fullmatch(p.name))
 
 
-def download_command(vocab_size: int, train_shards: int, root: Optional[Path] = None) -> str:
-    """The exact ``golf data download`` command that fetches FineWeb sp<V> into ``root``."""
-    cmd = f"golf data download --variant sp{vocab_size} --train-shards {train_shards}"
+def with_byte_sidecars(paths: DataPaths) -> DataPaths:
+    """``paths`` with the byte sidecars found in its folder; DataError when some but not all
+    validation shards have one."""
+    sidecars = list_shards(paths.dataset_dir, "val_bytes")
+    if sidecars and [p.name.replace("val_bytes_", "val_") for p in sidecars] != [p.name for p in paths.val_files]:
+        raise DataError(f"{paths.dataset_dir}: {len(sidecars)} byte sidecars (fineweb_val_bytes_*.bin) for "
+                        f"{len(paths.val_files)} validation shards; each validation shard needs its own")
+    return replace(paths, val_byte_files=sidecars)
+
+
+def download_command(vocab_size: int, train_shards: int, root: Optional[Path] = None, variant: str = "plain") -> str:
+    """The exact ``golf data download`` command that fetches FineWeb sp<V> (plain or CaseOps) into ``root``."""
+    name = f"sp{vocab_size}_{CASEOPS_SUFFIX}" if variant == "caseops" else f"sp{vocab_size}"
+    cmd = f"golf data download --variant {name} --train-shards {train_shards}"
     if root is not None and Path(root).expanduser().resolve() != default_root("fineweb").resolve():
         cmd += f" --out {root}"
     return cmd
@@ -138,13 +159,23 @@ def _explicit(section, log: Optional[Callable[[str], None]]) -> DataPaths:
             raise DataError(f"{dataset_dir}: [data] train_shards = {section.train_shards} "
                             f"but only {len(train)} training shards are present")
         train = train[: section.train_shards]
-    return DataPaths(dataset_dir, tok, train, val, dataset_dir.name, section.vocab_size)
+    return with_byte_sidecars(DataPaths(dataset_dir, tok, train, val, dataset_dir.name, section.vocab_size))
+
+
+def fineweb_layout(root, vocab_size: int, variant: str = "plain") -> tuple[Path, Path]:
+    """``(dataset_dir, tokenizer_path)`` of FineWeb sp<V> under ``root``, plain or CaseOps (PR #1729's names)."""
+    dataset_dir, tok = layout(root, "fineweb", vocab_size)
+    if variant == "caseops":
+        dataset_dir = dataset_dir.with_name(f"{dataset_dir.name}_{CASEOPS_SUFFIX}")
+        tok = tok.with_name(f"fineweb_{vocab_size}_bpe_{CASEOPS_SUFFIX}.model")
+    return dataset_dir, tok
 
 
 def _fineweb(section) -> DataPaths:
     root = Path(section.root).expanduser() if section.root else default_root("fineweb")
     vocab = section.vocab_size
-    dataset_dir, tok = layout(root, "fineweb", vocab)
+    variant = getattr(section, "variant", "plain")
+    dataset_dir, tok = fineweb_layout(root, vocab, variant)
     if section.tokenizer_path:
         tok = Path(section.tokenizer_path).expanduser()
     want = section.train_shards or DEFAULT_TRAIN_SHARDS
@@ -158,12 +189,15 @@ def _fineweb(section) -> DataPaths:
         missing = f"no training shards in {dataset_dir}"
     elif section.train_shards is not None and len(train) < section.train_shards:
         missing = f"{len(train)} of {section.train_shards} training shards in {dataset_dir}"
+    elif variant == "caseops" and len(list_shards(dataset_dir, "val_bytes")) != len(val):
+        missing = f"byte sidecars fineweb_val_bytes_*.bin missing in {dataset_dir}"
     if missing:
-        raise DataError(f"FineWeb sp{vocab} data not found ({missing}); fetch it with: "
-                        f"{download_command(vocab, want, root)}")
+        what = f"FineWeb sp{vocab}" + (" CaseOps" if variant == "caseops" else "")
+        raise DataError(f"{what} data not found ({missing}); fetch it with: "
+                        f"{download_command(vocab, want, root, variant)}")
     if section.train_shards is not None:
         train = train[: section.train_shards]
-    return DataPaths(dataset_dir, tok, train, val, "fineweb", vocab)
+    return with_byte_sidecars(DataPaths(dataset_dir, tok, train, val, "fineweb", vocab))
 
 
 def resolve_data(data_section, build_missing: bool = True,
@@ -182,19 +216,19 @@ def resolve_data(data_section, build_missing: bool = True,
     from golf_core.data.build import build_dataset, cached_dataset
 
     root = Path(data_section.root).expanduser() if data_section.root else default_root("demo")
-    paths = cached_dataset(root, data_section.vocab_size, "demo")
+    variant = getattr(data_section, "variant", "plain")
+    paths = cached_dataset(root, data_section.vocab_size, "demo", variant=variant)
     if paths is None:
         if not build_missing:
-            raise DataError(f"demo dataset sp{data_section.vocab_size} is not built in {root}; "
-                            f"build it with: golf data build --vocab {data_section.vocab_size} --out {root}")
-        paths = build_dataset(root, data_section.vocab_size, "demo", log=log)
+            flag = " --variant caseops" if variant == "caseops" else ""
+            raise DataError(f"demo dataset sp{data_section.vocab_size}{' CaseOps' if flag else ''} is not built "
+                            f"in {root}; build it with: golf data build --vocab {data_section.vocab_size}{flag} --out {root}")
+        paths = build_dataset(root, data_section.vocab_size, "demo", variant=variant, log=log)
     if data_section.tokenizer_path:
-        paths = DataPaths(paths.dataset_dir, Path(data_section.tokenizer_path).expanduser(),
-                          paths.train_files, paths.val_files, paths.name, paths.vocab_size)
+        paths = replace(paths, tokenizer_path=Path(data_section.tokenizer_path).expanduser())
     if data_section.train_shards is not None:
         if len(paths.train_files) < data_section.train_shards:
             raise DataError(f"{paths.dataset_dir}: [data] train_shards = {data_section.train_shards} "
                             f"but the demo has only {len(paths.train_files)} training shards")
-        paths = DataPaths(paths.dataset_dir, paths.tokenizer_path, paths.train_files[: data_section.train_shards],
-                          paths.val_files, paths.name, paths.vocab_size)
+        paths = replace(paths, train_files=paths.train_files[: data_section.train_shards])
     return paths

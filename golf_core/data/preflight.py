@@ -129,6 +129,18 @@ def _save_cache(dataset_dir: Path, cache: dict) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def seed_hash_cache(dataset_dir: Path) -> None:
+    """Hash every shard of a folder just written (``golf data build``) into the cache that
+    ``data_record`` reads, so that a run's manifest does not open the shards again (under
+    ``golf check`` such an open of a validation shard would be a read outside the eval session)."""
+    dataset_dir = Path(dataset_dir)
+    cache = _load_cache(dataset_dir)
+    for p in sorted(dataset_dir.glob("fineweb_*.bin")):
+        st = p.stat()
+        cache[f"{p.name}:{st.st_size}:{st.st_mtime_ns}"] = file_sha256(p)
+    _save_cache(dataset_dir, cache)
+
+
 def data_record(paths: DataPaths) -> dict[str, Any]:
     """``manifest.json["data"]``: the dataset folder, its own manifest's sha256 when it has one,
     the tokenizer and every shard (path, size, sha256; hashes cached beside the shards)."""

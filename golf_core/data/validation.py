@@ -40,3 +40,21 @@ def load_validation_tokens(val_files: Sequence, seq_len: int, max_tokens: Option
         raise DataError(f"validation split is too short for seq_len={seq_len}: "
                         f"{stream.shape[0]} tokens in {files[0].parent}")
     return torch.from_numpy(stream[: usable + 1].copy())
+
+
+def load_validation_bytes(byte_files: Sequence, num_tokens: int) -> np.ndarray:
+    """The first ``num_tokens`` counts of the validation byte sidecars (CaseOps
+    ``fineweb_val_bytes_*.bin``, sorted by name): one per token of the stream that
+    ``load_validation_tokens`` returns. DataError when they hold fewer counts."""
+    files = sorted((Path(f) for f in byte_files), key=lambda p: p.name)
+    parts, have = [], 0
+    for f in files:
+        if have >= num_tokens:
+            break
+        counts = read_shard(f)[: num_tokens - have]
+        parts.append(np.asarray(counts, dtype=np.int64))
+        have += counts.shape[0]
+    if have < num_tokens:
+        where = files[0].parent if files else "the dataset"
+        raise DataError(f"byte sidecars in {where} hold {have} counts for {num_tokens} validation tokens")
+    return np.concatenate(parts)

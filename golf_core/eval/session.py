@@ -17,7 +17,9 @@ scored and records the score/update ledger. Every target is scored exactly once:
 twice raises ``LegalityError``, as does asking for tokens of an unscored target. ``violations``
 lists every legality event (kind, message) the session saw.
 
-Target ``i`` is token ``i + 1`` of the stream (see ``golf_core.eval.windows``). NLL and bytes are
+Target ``i`` is token ``i + 1`` of the stream (see ``golf_core.eval.windows``). Its bytes come
+from the byte tables (``luts``), or, for a CaseOps stream, from ``token_bytes``, the byte sidecar
+aligned with the stream (target ``i`` counts ``token_bytes[i + 1]``). NLL and bytes are
 summed in float64 and, when torch.distributed is initialized, all-reduced with SUM in ``result()``.
 """
 from __future__ import annotations
@@ -132,14 +134,16 @@ class EvalSession:
     sequence length (then ``stride`` completes it). ``rank``/``world_size`` default to
     torch.distributed's when it is initialized, else 0/1. ``device`` is where batches are put.
     ``batch_seqs`` is the default windows per batch. Setting ``progress_desc`` (a string) shows a
-    progress display (golf_core.progress) on rank 0 while scoring.
+    progress display (golf_core.progress) on rank 0 while scoring. ``token_bytes`` (one count
+    per stream token: a CaseOps byte sidecar) replaces the byte tables' counts.
     """
 
     progress_desc: Optional[str] = None
 
     def __init__(self, val_tokens: torch.Tensor, luts: ByteLuts, schedule: Union[WindowSchedule, int],
                  stride: Optional[int] = None, *, rank: Optional[int] = None, world_size: Optional[int] = None,
-                 device: Union[str, torch.device] = "cpu", batch_seqs: int = DEFAULT_BATCH_SEQS):
+                 device: Union[str, torch.device] = "cpu", batch_seqs: int = DEFAULT_BATCH_SEQS,
+                 token_bytes: Optional[Any] = None):
         tokens = torch.as_tensor(val_tokens).reshape(-1).to("cpu", torch.int64)
         if tokens.numel() < 2:
             raise GolfError(f"validation stream has {tokens.numel()} tokens; need at least 2")
@@ -165,8 +169,14 @@ class EvalSession:
         prev, tgt = tok[:-1], tok[1:]
         if luts.size <= int(tok.max()):
             raise GolfError(f"validation token id {int(tok.max())} is outside the byte tables ({luts.size} ids)")
-        self._bytes = luts.base_bytes[tgt].astype(np.int16) + (
-            luts.has_leading_space[tgt] & ~luts.is_boundary[prev]).astype(np.int16)
+        if token_bytes is not None:
+            counts = np.asarray(token_bytes).reshape(-1)
+            if counts.shape[0] != tok.shape[0]:
+                raise GolfError(f"byte sidecar has {counts.shape[0]} counts for a stream of {tok.shape[0]} tokens")
+            self._bytes = counts[1:].astype(np.int64)
+        else:
+            self._bytes = luts.base_bytes[tgt].astype(np.int16) + (
+                luts.has_leading_space[tgt] & ~luts.is_boundary[prev]).astype(np.int16)
         self._nll = np.full(self.total_targets, np.nan, dtype=np.float64)
         self._coverage = np.zeros(self.total_targets, dtype=np.uint8)
         self.loss_sum = 0.0
@@ -191,7 +201,8 @@ class EvalSession:
         ev = ctx.recipe.eval
         accum = getattr(ctx.recipe.train, "grad_accum_steps", None) or max(1, 8 // max(1, ctx.world_size))
         return cls(val_tokens, ctx.luts, ev.seq_len, ev.stride, rank=ctx.rank, world_size=ctx.world_size,
-                   device=ctx.device, batch_seqs=eval_batch_seqs(ev.batch_tokens, ev.seq_len, ctx.world_size, accum))
+                   device=ctx.device, batch_seqs=eval_batch_seqs(ev.batch_tokens, ev.seq_len, ctx.world_size, accum),
+                   token_bytes=ctx.validation_bytes(int(torch.as_tensor(val_tokens).numel())))
 
     # -- windows ---------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ def make_session(ctx: RunContext, stride: Optional[int], *, tokens: Optional[tor
     batch_seqs = eval_batch_seqs(ev.batch_tokens, ev.seq_len, ctx.world_size, grad_accum_steps(ctx.recipe.train, ctx.world_size))
     cls = session_class or EvalSession
     return cls(tokens, ctx.luts, schedule, batch_seqs=batch_seqs, device=ctx.device, rank=ctx.rank,
-               world_size=ctx.world_size, **session_kw)
+               world_size=ctx.world_size, token_bytes=ctx.validation_bytes(int(tokens.numel())), **session_kw)
 
 
 def score(model: nn.Module, ctx: RunContext, session: Any, *, adapt: bool) -> None:
