@@ -9,9 +9,9 @@ concatenated and trained like #1413's chunks::
 
     chunks of G tokens (the last one skipped); lr cosine over chunks (after an optional linear warmup)
     per chunk: seq_len sequences split over ranks; epochs x micro-batches of batch_seqs sequences:
-        loss = mean NLL over the micro-batch's tokens, attention cut at every BOS and every seq_len
-               tokens after one (#1626 GLOBAL_TTT_RESPECT_DOC_BOUNDARIES; here the segments are rows of
-               a padded batch, the same loss as #1626's variable-length attention up to rounding)
+        loss = mean NLL over the micro-batch's tokens as one row, attention cut at every BOS and every
+               seq_len tokens after one (#1626 GLOBAL_TTT_RESPECT_DOC_BOUNDARIES: variable-length
+               attention; here the model's DocumentMask seam)
         gradients averaged over ranks, clip_grad_norm, SGD(momentum) step
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from golf_core.api import all_reduce, grad_only_for
+from golf_core.api import DocumentMask, all_reduce, grad_only_for
 
 
 @dataclass
@@ -65,33 +65,18 @@ def chunk_lr(ci: int, num_chunks: int, cfg: GlobalSGDConfig) -> float:
     return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * max(ci - warm, 0) / steps))
 
 
-def segments(x_flat: torch.Tensor, bos_id: int, max_len: int) -> list[tuple[int, int]]:
-    """#1626 ``_build_cu_seqlens``: ``[start, end)`` pieces cut at every BOS and every ``max_len``
-    tokens after one (a piece starts at 0 in any case)."""
-    n = int(x_flat.numel())
-    bos = torch.nonzero(x_flat == bos_id).flatten().tolist()
-    if not bos or bos[0] != 0:
-        bos = [0] + bos
-    out = []
-    for a, b in zip(bos, bos[1:] + [n]):
-        for s in range(a, b, max_len if max_len > 0 else max(b - a, 1)):
-            out.append((s, min(b, s + max_len) if max_len > 0 else b))
-    return out
-
-
 def segment_loss(model: nn.Module, x_flat: torch.Tensor, y_flat: torch.Tensor, bos_id: int, max_len: int) -> torch.Tensor:
-    """Mean NLL of ``y_flat`` with attention cut into ``segments`` (each a row of a padded batch)."""
-    segs = segments(x_flat, bos_id, max_len)
-    width = max(b - a for a, b in segs)
-    x = x_flat.new_zeros((len(segs), width))
-    y = y_flat.new_zeros((len(segs), width))
-    valid = torch.zeros((len(segs), width), dtype=torch.bool, device=x_flat.device)
-    for r, (a, b) in enumerate(segs):
-        x[r, :b - a], y[r, :b - a], valid[r, :b - a] = x_flat[a:b], y_flat[a:b], True
-    logits = model.forward_logits(x)
+    """Mean NLL of ``y_flat`` over one row ``x_flat`` with attention kept inside documents, cut
+    every ``max_len`` tokens (#1626: variable-length attention with ``_build_cu_seqlens``; here the
+    model's own ``DocumentMask`` seam, restored afterwards)."""
+    before = getattr(model, "document_mask", None)
+    model.set_document_mask(DocumentMask(bos_id, max_len))
+    try:
+        logits = model.forward_logits(x_flat[None])[0]
+    finally:
+        model.set_document_mask(before)
     logits = logits if logits.dtype == torch.float64 else logits.float()
-    nll = F.cross_entropy(logits[valid], y[valid], reduction="sum")
-    return nll / x_flat.numel()
+    return F.cross_entropy(logits, y_flat, reduction="mean")
 
 
 def global_sgd(model: nn.Module, doc_tokens: list[torch.Tensor], cfg: GlobalSGDConfig, *, bos_id: int,

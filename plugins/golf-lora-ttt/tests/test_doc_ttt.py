@@ -17,7 +17,7 @@ from golf_core.errors import LegalityError
 from golf_core.eval import EvalSession, find_documents, length_order
 from golf_core.model import GPT, GPTConfig
 from golf_lora_ttt import (GlobalSGDConfig, LoRATTTConfig, lora_ttt, phase_boundaries, prefix_documents,
-                           segment_loss, segments)
+                           segment_loss)
 
 V, BOS = 40, 1
 
@@ -175,13 +175,13 @@ def test_phase_boundaries_and_prefix_as_1626():
     assert prefix_documents(scored, 3) == ["c", "d", "b"]
 
 
-def test_segments_cut_at_bos_and_length_and_the_loss_is_per_segment():
+def test_global_sgd_loss_cuts_attention_at_bos_and_every_max_len_tokens():
     x = torch.tensor([5, 6, BOS, 7, 8, 9, 10, 11, BOS, 12])
-    assert segments(x, BOS, 3) == [(0, 2), (2, 5), (5, 8), (8, 10)]
     m = tiny_gpt()
     y = torch.randint(4, V, (10,))
     with torch.no_grad():
         got = segment_loss(m, x, y, BOS, 3)
+        assert getattr(m, "document_mask", None) is None
         want = sum(F.cross_entropy(m.forward_logits(x[a:b][None])[0], y[a:b], reduction="sum")
                    for a, b in [(0, 2), (2, 5), (5, 8), (8, 10)]) / 10
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
