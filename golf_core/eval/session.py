@@ -17,6 +17,12 @@ scored and records the score/update ledger. Every target is scored exactly once:
 twice raises ``LegalityError``, as does asking for tokens of an unscored target. ``violations``
 lists every legality event (kind, message) the session saw.
 
+Document-wise adapters (#1530's LoRA TTT) take ``session.documents()`` (BOS-delimited, see
+``golf_core.eval.documents``), declare the order they evaluate them in with
+``session.declare_order(groups)`` before the first score (an ``order`` ledger event, by which
+``golf check`` judges them), and score arbitrary windows with ``session.span_batch(...)``;
+``update_tokens(range, local=True)`` adapts on this rank's own scores without a collective.
+
 Target ``i`` is token ``i + 1`` of the stream (see ``golf_core.eval.windows``). NLL and bytes are
 summed in float64 and, when torch.distributed is initialized, all-reduced with SUM in ``result()``.
 """
