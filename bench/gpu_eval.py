@@ -6,7 +6,7 @@ initial weights, or ``--artifact run/artifact.bin`` for trained ones) and scores
 validation stream on ``EvalSession`` objects the way the eval phase does:
 
 * ``non-overlapping`` and ``sliding`` (stride 64): the core's ``score_fixed``; tokens/s;
-* ``slot``, ``causal-slot``, ``score-first-ttt``: each adapter plugin's ``golf_eval_adapt`` hook,
+* ``slot``, ``causal-slot``, ``score-first-ttt``, ``lora-ttt``: each adapter plugin's ``golf_eval_adapt`` hook,
   activated on top of the recipe's plugins (their options from the recipe's
   ``[options.<adapter>]`` or the plugin defaults, i.e. the records' settings; ``--set
   options.slot.steps=24`` changes them), on sliding windows; seconds per million tokens.
@@ -41,7 +41,7 @@ from _common import (REPO, environment, fmt, peak_memory_mib, reset_peak_memory,
                      write_result, write_synthetic_dataset)
 
 DEFAULT_RECIPE = REPO / "recipes" / "pr1394.toml"
-ADAPTERS = ("slot", "causal-slot", "score-first-ttt")
+ADAPTERS = ("slot", "causal-slot", "score-first-ttt", "lora-ttt")
 PLAIN = ("non-overlapping", "sliding")
 ALL_MODES = PLAIN + ADAPTERS
 

@@ -67,6 +67,10 @@ Distributed (each is the identity / a no-op in a single process)
     ``broadcast_object``     a picklable object from one rank to all
 
 Evaluation
+    ``BOS_ID``               the token id that starts every document
+    ``Document``             a document of the validation stream: its targets ``[target_lo, target_hi)``
+    ``length_batches``       #1530's document queue: length-sorted groups, longest first, with their index
+    ``length_order``         the groups of ``length_batches`` (what ``session.declare_order`` takes)
     ``window_logits``        a window batch's logits under a model (what adapters hand the session)
     ``window_nll``           per-position NLL of a window batch under a model
 
@@ -98,6 +102,8 @@ from .data.documents import DocumentMask, bos_positions, cu_seqlens_for
 from .data.loaders import read_window, shard_tokens
 from .data.shards import num_tokens as shard_num_tokens
 from .errors import ArtifactError, DataError, GolfError, PluginError, RecipeError
+from .data.tokenizer import BOS_ID
+from .eval.documents import Document, length_batches, length_order
 from .eval.score import window_logits, window_nll
 from .hookspecs import hookimpl
 from .model.fused import KernelCheck, fused_kernel_check, triton_unavailable
@@ -122,6 +128,7 @@ from .train.optim import OptimizerSet
 from .train.schedule import MomentumWarmup
 
 __all__ = [
+    "BOS_ID", "Document", "length_batches", "length_order",
     "ArtifactError", "CastedLinear", "DocumentMask", "bos_positions", "cu_seqlens_for", "FusedSquaredReLUMLP", "KernelCheck", "DataError", "Decoder", "GolfError", "LayerSchedule", "MomentumWarmup",
     "Muon", "NoOptions", "OptimizerSet", "Options", "PluginError", "QUANT_FORMAT", "QuantizedModel",
     "RecipeError", "Rotary", "RunContext", "Skips", "SoftcapHead", "Stash",

@@ -373,9 +373,80 @@ class SessionTokens(_Adapter):
         return True
 
 
+# -- document order (the LoRA TTT records' evaluation) --------------------------------------------
+
+
+def _doc_rows(session, doc, width=64):
+    """One document's targets as rows of at most ``width`` (each row its own window, no context)."""
+    lo, hi = doc.target_lo, doc.target_hi
+    starts = list(range(lo, hi, width))
+    lens = [min(width, hi - a) for a in starts]
+    return session.span_batch(starts, lens, starts, [a + n for a, n in zip(starts, lens)], width=width)
+
+
+class HonestDocOrder(_Adapter):
+    """Declares #1530's length order and scores every document on its own with the fixed model (legal)."""
+
+    name, what = "honest-doc-order", "none (fixed model, documents in length order)"
+
+    @hookimpl
+    def golf_eval_adapt(self, model, session):
+        from golf_core.api import length_order
+
+        groups = length_order(session.documents(), 4)
+        session.declare_order(groups)
+        for g in groups:
+            for d in g:
+                b = _doc_rows(session, d)
+                session.score(b, logits_of(model, b))
+        return True
+
+
+class DocUpdateFirst(_Adapter):
+    """Document-wise TTT that adapts on a document before scoring it (update before score)."""
+
+    name, what = "doc-update-first", "asks for a document's tokens before scoring it"
+
+    @hookimpl
+    def golf_eval_adapt(self, model, session):
+        from golf_core.api import length_order
+
+        groups = length_order(session.documents(), 4)
+        session.declare_order(groups)
+        for g in groups:
+            for d in g:
+                session.update_tokens((d.target_lo, d.target_hi), local=True)
+                b = _doc_rows(session, d)
+                session.score(b, logits_of(model, b))
+        return True
+
+
+class DocRowPeek(_Adapter):
+    """Declares the length order, then scores each document row by row, biased toward the tokens
+    of the document's next row (its inputs, read before they are scored)."""
+
+    name, what = "doc-row-peek", "reads a document's next row before scoring this one"
+
+    @hookimpl
+    def golf_eval_adapt(self, model, session):
+        from golf_core.api import length_order
+
+        groups = length_order(session.documents(), 4)
+        session.declare_order(groups)
+        for g in groups:
+            for d in g:
+                b = _doc_rows(session, d)
+                z = logits_of(model, b)
+                nxt = torch.roll(b.x, -1, dims=0)
+                nxt[-1] = 0
+                counts = torch.stack([torch.bincount(r, minlength=z.shape[-1]) for r in nxt]).float()
+                session.score(b, z + 0.5 * torch.log1p(counts)[:, None, :])
+        return True
+
+
 ADAPTERS = [Honest, HonestContextBias, DiskPeek, FirstRunOnly, OutDirOnly, FullStreamOnly, LatePeek, WideBatchPeek,
             NoisyPeek, FaintNoisyPeek, TargetBonusSometimes, DropColumns, NaNSometimes, DocStartPeek, WindowEdgePeek,
-            BatchYFit, BatchXFit, SessionTokens]
+            BatchYFit, BatchXFit, SessionTokens, HonestDocOrder, DocUpdateFirst, DocRowPeek]
 PREQUANT = {"disk-prequant": DiskPrequant, "memmap-prequant": MemmapPrequant}
 
 

@@ -97,7 +97,7 @@ def test_core_recipe_passes_and_records_the_audit(core_run):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["honest", "honest-context-bias"])
+@pytest.mark.parametrize("name", ["honest", "honest-context-bias", "honest-doc-order"])
 def test_honest_adapters_pass(core_run, tmp_path, name):
     rep = _adapter(core_run, tmp_path, name)
     assert rep.passed, rep.table()
@@ -121,6 +121,8 @@ CAUGHT = {
     "batch-y-fit": (7, ["targets_after_scoring"]),
     "batch-x-fit": (7, ["causality"]),
     "session-tokens": (7, ["causality"]),
+    "doc-update-first": (7, ["score_before_update"]),
+    "doc-row-peek": (6, ["causality"]),
 }
 
 

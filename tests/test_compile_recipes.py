@@ -59,20 +59,23 @@ def test_recipe_compiles_to_one_graph_per_layout(path):
     x = torch.randint(0, recipe.data.vocab_size, (2, seq), generator=g)
     y = torch.randint(0, recipe.data.vocab_size, (2, seq), generator=g)
     layouts = [False, True] if model.schedule.has_loop else [False]
+    # a document-masked model (varlen-attn) gets its cu_seqlens from the host, as the training loop passes them
+    cu = model.documents(x)[0] if getattr(model, "document_mask", None) is not None else None
     torch._dynamo.reset()
     counter = CompileCounter()
     compiled = torch.compile(model, fullgraph=True, dynamic=False, backend=counter)
     for looping in layouts + [False]:
         model.looping_active = looping
         try:
-            loss = compiled(x, y)
+            loss = compiled(x, y) if cu is None else compiled(x, y, cu_seqlens=cu)
         except torch._dynamo.exc.Unsupported as e:  # a graph break under fullgraph=True
             model.zero_grad(set_to_none=True)
             pytest.fail(f"{path.name} (looping {looping}): graph break: {str(e).splitlines()[0]} | all breaks: "
                         f"{_break_reasons(model, x, y)}")
         loss.backward()
         with torch.no_grad():
-            torch.testing.assert_close(loss.detach(), model(x, y), rtol=1e-6, atol=1e-6)
+            torch.testing.assert_close(loss.detach(), model(x, y) if cu is None else model(x, y, cu_seqlens=cu),
+                                       rtol=1e-6, atol=1e-6)
     assert counter.frame_count == len(layouts), (
         f"{path.name}: {counter.frame_count} graphs for {len(layouts)} layout(s): a recompile beyond the looping switch")
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad and p.numel())

@@ -178,6 +178,8 @@ def test_result_json_is_the_result_model(tiny_run):
     assert Result.model_validate(on_disk).as_json() == on_disk
     assert on_disk["artifact_bytes"] == on_disk["code_bytes"] + on_disk["model_bytes"]
     assert on_disk["model_bytes"] == (out / "artifact.bin").stat().st_size
+    # the eval clocks nest: the adapter's loop (what records time) <= decode + eval <= all after training
+    assert 0 < on_disk["adapt_seconds"] <= on_disk["eval_seconds"] < on_disk["post_train_seconds"]
     bad = dict(on_disk)
     del bad["val_bpb"]
     with pytest.raises(Exception, match="val_bpb"):

@@ -37,11 +37,11 @@ from ..context import RunContext
 from ..errors import GolfError
 from ..recipe import Recipe
 from .audit import Facts, decide
-from .flip import CAP, FLOOR, SAFETY, FlipReport, Outcome, compare, per_target_tolerance
-from .ledger import audit_ledger
+from .flip import CAP, FLOOR, SAFETY, FlipReport, Outcome, compare, per_target_tolerance, permuted
+from .ledger import LedgerAudit, audit_ledger
 from .opens import Recorder
 from .overlap import doc_of_target, document_overlap
-from .probes import Cut, boundaries, flip_tokens, plan_cuts
+from .probes import Cut, boundaries, flip_tokens, in_order, order_cut, plan_cuts, without_bos
 from .report import CheckReport
 from .session import NormStats, Violation
 
@@ -245,6 +245,9 @@ def _audit(ctx: RunContext, raw: dict[str, Any], tiny: bool, out: Path, opts: Ch
         if first:   # the first whole-pipeline run flips from the stream's start: the artifact must not move
             c0 = first[0]
             first[0] = Cut(1, "stream-start", "A", tuple(sorted({1, 2, 3} | set(c0.flips))))
+        # whole-pipeline flips keep the document structure (no BOS flipped or made): an eval in a
+        # declared document order is judged in that order, which the BOS tokens define
+        first = [without_bos(c, R.stream, bos) for c in first]
         cuts = plan_cuts(n, bounds, ["A", "B"], [opts.cuts, opts.cuts_b], opts.flips, seed)
         watch = sorted(set(_watch_set(bounds, n, rng)) | {c.j - 1 for c in first + cuts})
         _say(ctx, opts, f"check: audit runs on {n:,} targets, {wpb_a} and {wpb_b} windows per batch, seed {seed}")
@@ -255,7 +258,7 @@ def _audit(ctx: RunContext, raw: dict[str, Any], tiny: bool, out: Path, opts: Ch
                  R.new_run("repeat", bt["A"], {}, "whole" if whole else "eval")]
         for i, c in enumerate(first):
             cut_of[f"whole{i}"] = c
-            specs.append(R.new_run(f"whole{i}", bt["A"], flip_tokens(R.stream, c.flips, V, seed + 500 + i),
+            specs.append(R.new_run(f"whole{i}", bt["A"], flip_tokens(R.stream, c.flips, V, seed + 500 + i, bos),
                                    "whole" if whole else "eval"))
         t0 = time.time()
         outs = R.execute(specs, watch, rng_py)
@@ -274,9 +277,17 @@ def _audit(ctx: RunContext, raw: dict[str, Any], tiny: bool, out: Path, opts: Ch
                 cuts += plan_cuts(n, {**bounds, "chunk": chunk, "document": [], "batch": [], "window": [], "rank": [],
                                       "late": [], "random": []}, ["A"], [max(2, opts.cuts // 3)], opts.flips, seed + 11)
         specs2 = [R.new_run("base-B", bt["B"], {}, "eval")]
+        perm, inv = _declared_order(report, n)
         for i, c in enumerate(cuts):
+            if perm is not None:      # judged in the adapter's declared document order
+                c, at = order_cut(c, perm, inv, R.stream, bos, np.random.default_rng(seed + 700 + i))
+            else:
+                at = list(c.flips)
             cut_of[f"cut{i}"] = c
-            specs2.append(R.new_run(f"cut{i}", bt[c.geometry], flip_tokens(R.stream, c.flips, V, seed + i), "eval"))
+            specs2.append(R.new_run(f"cut{i}", bt[c.geometry], flip_tokens(R.stream, at, V, seed + i, bos), "eval"))
+        if perm is not None:
+            for rid in [r for r in cut_of if r.startswith("whole")]:
+                cut_of[rid] = in_order(cut_of[rid], inv)
         if R.artifact is not None:
             outs.update(R.execute(specs2, watch, rng_py))
         else:
@@ -301,8 +312,15 @@ def _audit(ctx: RunContext, raw: dict[str, Any], tiny: bool, out: Path, opts: Ch
                                     "max": float(tol.max()) if tol.size else None,
                                     "at_cap": int((tol >= opts.cap).sum())})
         bases = {"A": report, "B": outs.get("base-B", report)}
+        if perm is not None:
+            bases = {g: permuted(b, perm, inv) for g, b in bases.items()}
+            tol = tol[perm]
+            doc_map = doc_map[perm] if doc_map is not None else None
+            rep.note = "judged in the adapter's declared document order; no flip touches or makes a BOS token"
         for rid, c in cut_of.items():
             o, b = outs[rid], bases[c.geometry]
+            if perm is not None:
+                o = permuted(o, perm, inv)
             if b.nll.size != n or o.nll.size != n:
                 from .flip import ProbeResult
 
@@ -331,6 +349,13 @@ def _audit(ctx: RunContext, raw: dict[str, Any], tiny: bool, out: Path, opts: Ch
                                        if rid != "report") if not a.ok]
         if bad:
             facts.ledgers.append((f"audit run {bad[0][0]}", bad[0][1]))
+        if perm is not None:     # the order may depend on the document structure only, which no flip changes
+            ref = _order_event(report)
+            moved = sorted(rid for rid, o in outs.items() if o.info.get("ledger") is not None and _order_event(o) != ref)
+            if moved:
+                facts.ledgers.append(("the declared order", LedgerAudit(problems=[
+                    f"audit run {moved[0]} declared another document order than the reported run: the order "
+                    f"must follow from the document structure alone"])))
         facts.eval_seconds = report.info.get("eval_seconds")
         facts.post_train_seconds = report.info.get("artifact_seconds")
         facts.model_bytes = report.info.get("model_bytes")
@@ -341,6 +366,25 @@ def _audit(ctx: RunContext, raw: dict[str, Any], tiny: bool, out: Path, opts: Ch
         return facts, report, rep
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _order_event(o: Outcome) -> Optional[dict[str, Any]]:
+    return next((e for e in o.info.get("ledger", []) if e.get("event") == "order"), None)
+
+
+def _declared_order(report: Outcome, n: int) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+    """``(perm, inv)`` of the document order the reported run declared (None, None without one):
+    ``perm[e]`` is the ``e``-th target evaluated, ``inv[t]`` the evaluation position of target ``t``."""
+    ev = _order_event(report)
+    if ev is None:
+        return None, None
+    parts = [np.arange(int(lo), int(hi), dtype=np.int64) for g in ev.get("groups", []) for lo, hi in g]
+    perm = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    if perm.shape[0] != n or not np.array_equal(np.sort(perm), np.arange(n)):
+        raise GolfError(f"golf check: the declared document order covers {perm.shape[0]} of {n} targets")
+    inv = np.empty(n, dtype=np.int64)
+    inv[perm] = np.arange(n)
+    return perm, inv
 
 
 def _run_summary(o: Outcome) -> dict[str, Any]:

@@ -9,6 +9,10 @@ Each audit run scores the whole stream with the tokens of one ``Cut`` changed on
 * for a recipe that declares document-independent evaluation, every target of a document none
   of whose tokens up to it changed must keep its NLL, wherever it lies.
 
+An adapter that declares a document order (``EvalSession.declare_order``) is judged in that
+order: positions, cuts and "before" are evaluation positions (``permuted``), and no flip
+touches or makes a BOS token, which would change the order itself.
+
 Tolerance is per target: ``min(cap, max(floor, safety * noise_t))`` with ``noise_t`` the
 difference between the reported run and its repeat at that target; the cap is absolute, so an
 adapter that adds noise of its own cannot widen the tolerance over a leak (noise above the cap
@@ -39,6 +43,13 @@ class Outcome:
     rows: dict[int, np.ndarray] = field(default_factory=dict)
     aborted: Optional[str] = None
     info: dict[str, Any] = field(default_factory=dict)
+
+
+def permuted(o: Outcome, perm: np.ndarray, inv: np.ndarray) -> Outcome:
+    """``o`` seen in evaluation order (``perm[e]``: the ``e``-th target evaluated)."""
+    if o.nll.shape[0] != perm.shape[0]:
+        return o
+    return Outcome(o.nll[perm], o.coverage[perm], {int(inv[k]): r for k, r in o.rows.items()}, o.aborted, o.info)
 
 
 def per_target_tolerance(a: np.ndarray, b: np.ndarray, safety: float = SAFETY, floor: float = FLOOR,

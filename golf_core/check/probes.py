@@ -115,11 +115,46 @@ def plan_cuts(num_targets: int, bounds: Mapping[str, Sequence[int]], geometries:
     return out
 
 
-def flip_tokens(stream: np.ndarray, positions: Iterable[int], vocab_size: int, seed: int) -> dict[int, int]:
-    """A new id, different from the stream's, for every position (seeded)."""
+def flip_tokens(stream: np.ndarray, positions: Iterable[int], vocab_size: int, seed: int,
+                avoid: int = -1) -> dict[int, int]:
+    """A new id, different from the stream's and from ``avoid`` (the BOS: a flip never starts a
+    document), for every position (seeded)."""
     rng = np.random.default_rng(seed)
     out = {}
     for p in positions:
         old = int(stream[p])
-        out[int(p)] = (old + 1 + int(rng.integers(0, vocab_size - 1))) % vocab_size
+        new = (old + 1 + int(rng.integers(0, vocab_size - 1))) % vocab_size
+        while new == avoid or new == old:
+            new = (new + 1) % vocab_size
+        out[int(p)] = new
     return out
+
+
+def without_bos(cut: Cut, stream: np.ndarray, bos: int) -> Cut:
+    """The cut without flips of BOS tokens (the document structure stays as it is); the cut point
+    moves to its first remaining flip."""
+    keep = tuple(p for p in cut.flips if int(stream[p]) != bos) or cut.flips[:0]
+    return Cut(keep[0] if keep else cut.j, cut.kind, cut.geometry, keep)
+
+
+def in_order(cut: Cut, inv: np.ndarray) -> Cut:
+    """A stream-position cut seen in evaluation order: target ``t`` is at evaluation position
+    ``inv[t]`` (token positions are targets + 1); the cut point is the earliest flip."""
+    flips = tuple(sorted(int(inv[p - 1]) + 1 for p in cut.flips))
+    return Cut(flips[0] if flips else cut.j, cut.kind, cut.geometry, flips)
+
+
+def order_cut(cut: Cut, perm: np.ndarray, inv: np.ndarray, stream: np.ndarray, bos: int,
+              rng: np.random.Generator) -> tuple[Cut, list[int]]:
+    """Re-plan a cut for an evaluation in a declared document order (``perm[e]``: the ``e``-th
+    target evaluated): the cut at the evaluation position of the cut's target, with as many flips
+    drawn from the later evaluation positions, none on a BOS token. Returns the cut in evaluation
+    coordinates and the stream token positions to flip."""
+    n = perm.shape[0]
+    e0 = int(inv[cut.j - 1])
+    later = np.arange(e0 + 1, n)
+    k = min(len(later), max(0, len(cut.flips) - 1))
+    picked = sorted(set(rng.choice(later, size=k, replace=False).tolist())) if k else []
+    evals = [e for e in [e0] + picked if int(stream[int(perm[e]) + 1]) != bos]
+    flips = tuple(e + 1 for e in evals)
+    return Cut(flips[0] if flips else cut.j, cut.kind, cut.geometry, flips), [int(perm[e]) + 1 for e in evals]

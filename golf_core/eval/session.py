@@ -17,6 +17,12 @@ scored and records the score/update ledger. Every target is scored exactly once:
 twice raises ``LegalityError``, as does asking for tokens of an unscored target. ``violations``
 lists every legality event (kind, message) the session saw.
 
+Document-wise adapters (#1530's LoRA TTT) take ``session.documents()`` (BOS-delimited, see
+``golf_core.eval.documents``), declare the order they evaluate them in with
+``session.declare_order(groups)`` before the first score (an ``order`` ledger event, by which
+``golf check`` judges them), and score arbitrary windows with ``session.span_batch(...)``;
+``update_tokens(range, local=True)`` adapts on this rank's own scores without a collective.
+
 Target ``i`` is token ``i + 1`` of the stream (see ``golf_core.eval.windows``). Its bytes come
 from the byte tables (``luts``), or, for a CaseOps stream, from ``token_bytes``, the byte sidecar
 aligned with the stream (target ``i`` counts ``token_bytes[i + 1]``). NLL and bytes are
@@ -34,6 +40,7 @@ import torch.nn.functional as F
 from golf_core.data.tokenizer import ByteLuts
 from golf_core.errors import GolfError, LegalityError
 from golf_core.eval.bpb import EvalResult
+from golf_core.eval.documents import Document, find_documents, order_ranks
 from golf_core.eval.windows import WindowSchedule
 
 DEFAULT_BATCH_SEQS = 32
@@ -139,6 +146,8 @@ class EvalSession:
     """
 
     progress_desc: Optional[str] = None
+    #: Wall seconds of the adapter's scoring loop (set by the run around ``golf_eval_adapt``).
+    adapt_seconds: Optional[float] = None
 
     def __init__(self, val_tokens: torch.Tensor, luts: ByteLuts, schedule: Union[WindowSchedule, int],
                  stride: Optional[int] = None, *, rank: Optional[int] = None, world_size: Optional[int] = None,
@@ -191,6 +200,7 @@ class EvalSession:
         self.watch: frozenset[int] = frozenset()
         self.watch_rows: dict[int, np.ndarray] = {}
         self._progress = None
+        self._documents: Optional[tuple[int, list[Document]]] = None
 
     # -- construction helpers --------------------------------------------------------------
 
@@ -218,12 +228,16 @@ class EvalSession:
 
     def _make_batch(self, a: int, b: int) -> WindowBatch:
         s = self.schedule
-        L = self.seq_len
-        starts, lengths, score_from = s.starts[a:b], s.lengths[a:b], s.score_from[a:b]
+        return self._batch(s.starts[a:b], s.lengths[a:b], s.score_from[a:b], s.lengths[a:b], self.seq_len,
+                           np.arange(a, b, dtype=np.int64))
+
+    def _batch(self, starts: np.ndarray, lengths: np.ndarray, score_from: np.ndarray, score_to: np.ndarray,
+               width: int, window_index: np.ndarray) -> WindowBatch:
+        L = int(width)
         j = np.arange(L, dtype=np.int64)[None, :]
         pos = starts[:, None] + j
         valid = j < lengths[:, None]
-        mask = valid & (j >= score_from[:, None])
+        mask = valid & (j >= score_from[:, None]) & (j < score_to[:, None])
         idx = torch.from_numpy(np.where(valid, pos, 0))
         valid_t = torch.from_numpy(valid)
         x = torch.where(valid_t, self._tokens[idx], 0)
@@ -233,8 +247,48 @@ class EvalSession:
         return WindowBatch(
             x=x.to(dev, non_blocking=True), _y=y.to(dev, non_blocking=True),
             score_mask=torch.from_numpy(mask).to(dev, non_blocking=True), target_pos=target_pos,
-            window_starts=torch.from_numpy(starts.copy()), window_index=torch.arange(a, b, dtype=torch.int64),
+            window_starts=torch.from_numpy(np.ascontiguousarray(starts, dtype=np.int64)),
+            window_index=torch.from_numpy(np.ascontiguousarray(window_index, dtype=np.int64)),
             _mask_np=mask, _targets_np=pos[mask], _session=self)
+
+    def span_batch(self, starts, lengths, score_lo, score_hi, width: Optional[int] = None) -> WindowBatch:
+        """A batch of arbitrary windows, one per row: row ``r`` feeds tokens
+        ``[starts[r], starts[r] + lengths[r])`` (predicting targets ``starts[r] ..``) and scores
+        targets ``[score_lo[r], score_hi[r])``, which must lie in its window; rows are zero-padded
+        to ``width`` (default: the longest). For document-wise evaluation (``documents()``).
+        The targets are handed out, as always, only once the batch is scored."""
+        st, ln = np.asarray(starts, dtype=np.int64), np.asarray(lengths, dtype=np.int64)
+        lo, hi = np.asarray(score_lo, dtype=np.int64), np.asarray(score_hi, dtype=np.int64)
+        if not (st.shape == ln.shape == lo.shape == hi.shape and st.ndim == 1 and st.size):
+            raise GolfError("span_batch: starts, lengths, score_lo and score_hi must be equal-length, non-empty lists")
+        w = int(width) if width is not None else int(ln.max())
+        bad = (st < 0) | (ln < 1) | (st + ln > self.total_targets) | (lo < st) | (hi > st + ln) | (lo > hi) | (ln > w)
+        if bad.any():
+            r = int(np.argmax(bad))
+            raise GolfError(f"span_batch: row {r} (window [{int(st[r])}, {int(st[r] + ln[r])}), scored "
+                            f"[{int(lo[r])}, {int(hi[r])}), width {w}) does not fit the stream of {self.total_targets} targets")
+        return self._batch(st, ln, lo - st, hi - st, w, np.arange(st.size, dtype=np.int64))
+
+    def documents(self, bos_id: Optional[int] = None) -> list[Document]:
+        """The stream's documents (``golf_core.eval.documents``; default BOS: the tokenizer's)."""
+        if bos_id is None:
+            from golf_core.data.tokenizer import BOS_ID
+
+            bos_id = BOS_ID
+        if self._documents is None or self._documents[0] != bos_id:
+            self._documents = (int(bos_id), find_documents(self._tokens.numpy(), int(bos_id)))
+        return self._documents[1]
+
+    def declare_order(self, groups: list[list[Document]]) -> None:
+        """Declare that documents are evaluated in this order (groups one after the other, the
+        documents of a group together), before anything is scored. Recorded in the ledger as an
+        ``order`` event; ``golf check`` then judges causality and score-before-update in this
+        order instead of the stream's."""
+        if self.ledger:
+            raise GolfError("declare_order: the order must be declared before the first score")
+        order_ranks(groups, self.total_targets)
+        self.ledger.append({"event": "order", "state_version": self.state_version,
+                            "groups": [[[d.target_lo, d.target_hi] for d in g] for g in groups]})
 
     def chunks(self, chunk_tokens: int) -> list[Chunk]:
         """The non-empty chunks of ``chunk_tokens`` targets (#1413: a window belongs to the chunk of
@@ -316,8 +370,12 @@ class EvalSession:
         self.loss_sum += float(vals.sum(dtype=np.float64))
         self.token_count += int(targets.size)
         self.byte_count += int(self._bytes[targets].sum(dtype=np.int64))
-        self.ledger.append({"event": "score", "state_version": self.state_version,
-                            "targets": [int(targets.min()), int(targets.max()) + 1]})
+        event = {"event": "score", "state_version": self.state_version,
+                 "targets": [int(targets.min()), int(targets.max()) + 1]}
+        spans = _spans(targets)
+        if len(spans) > 1:
+            event["spans"] = spans
+        self.ledger.append(event)
         if self.progress_desc:
             self._tick(int(targets.size))
 
@@ -329,19 +387,20 @@ class EvalSession:
             self._progress = Progress(share, self.progress_desc, enabled=self.rank == 0)
         self._progress.update(n)
 
-    def update_tokens(self, chunk: Union[Chunk, tuple[int, int]]) -> torch.LongTensor:
+    def update_tokens(self, chunk: Union[Chunk, tuple[int, int]], local: bool = False) -> torch.LongTensor:
         """The tokens of a chunk's already-scored targets, to adapt on.
 
         For targets ``[lo, hi)`` returns tokens ``[lo, hi]`` (``hi - lo + 1`` tokens: the input of
         target ``lo`` and every target token), as a fresh int64 CPU tensor. LegalityError if any of
         those targets is not scored yet (on every rank together when distributed: all ranks must
-        call it for the same chunk). Records an "update" ledger entry and bumps ``state_version``.
+        call it for the same chunk; ``local=True``: this rank's own scores only, no collective,
+        for a state only this rank keeps). Records an "update" ledger entry and bumps ``state_version``.
         """
         lo, hi = (chunk.target_lo, chunk.target_hi) if isinstance(chunk, Chunk) else (int(chunk[0]), int(chunk[1]))
         if not 0 <= lo < hi <= self.total_targets:
             raise GolfError(f"update_tokens: bad target range [{lo}, {hi}) for {self.total_targets} targets")
         cov = self._coverage[lo:hi].astype(np.int32)
-        d = _dist()
+        d = None if local else _dist()
         if d is not None:
             t = torch.from_numpy(cov).to(self._reduce_device())
             d.all_reduce(t, op=d.ReduceOp.SUM)
@@ -411,6 +470,13 @@ class EvalSession:
             d.all_reduce(cov, op=d.ReduceOp.SUM)
             cov_ok = bool((cov == 1).all().item())
         return EvalResult.from_sums(sums[0], sums[1], sums[2], cov_ok)
+
+
+def _spans(targets: np.ndarray) -> list[list[int]]:
+    """The sorted targets as maximal contiguous ``[lo, hi)`` runs."""
+    t = np.unique(targets)
+    cut = np.flatnonzero(np.diff(t) != 1) + 1
+    return [[int(r[0]), int(r[-1]) + 1] for r in np.split(t, cut)]
 
 
 def eval_batch_seqs(batch_tokens: int, seq_len: int, world_size: int = 1, grad_accum_steps: int = 1) -> int:

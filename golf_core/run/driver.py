@@ -52,6 +52,9 @@ class Run:
         self.session: Any = None
         self.eval_seconds: Optional[float] = None
         self._t_decode: Optional[float] = None  # when the artifact's decode began (eval_seconds counts it)
+        self._t_train_end: Optional[float] = None  # post_train_seconds count from here
+        self.post_train_seconds: Optional[float] = None
+        self.adapt_seconds: Optional[float] = None
 
     @classmethod
     def from_recipe(cls, recipe: Recipe, out_dir: Optional[Path | str], *, reg: Optional[PluginRegistry] = None,
@@ -157,6 +160,7 @@ class Run:
         with self.ctx.in_phase("train"):
             self.train_result = train(self._model(), self.ctx, evaluate=validate if monitor else None,
                                       resume_from=resume, checkpoint_dir=checkpoint_dir, progress=self.progress)
+        self._t_train_end = time.time()
         return self.train_result
 
     def load_weights(self, state: dict[str, Any]) -> nn.Module:
@@ -223,9 +227,14 @@ class Run:
             else:
                 score(self._model(), ctx, session, adapt=True)
                 self.final, self.session = session.result(), session
-        self.eval_seconds = time.time() - t0
+        t1 = time.time()
+        self.eval_seconds = t1 - t0
+        self.adapt_seconds = getattr(self.session, "adapt_seconds", None)
+        self.post_train_seconds = t1 - self._t_train_end if self._t_train_end is not None else None
+        clocks = "".join(f" {k}:{v:.2f}" for k, v in (("adapt_seconds", self.adapt_seconds),
+                                                      ("post_train_seconds", self.post_train_seconds)) if v is not None)
         ctx.log.info(f"final val_loss:{self.final.val_loss:.8f} val_bpb:{self.final.val_bpb:.8f} "
-                     f"eval_seconds:{self.eval_seconds:.2f}")
+                     f"eval_seconds:{self.eval_seconds:.2f}{clocks}")
         ctx.log.metric(event="val", phase="final", val_loss=self.final.val_loss, val_bpb=self.final.val_bpb,
                        step=self._steps())
         if ctx.is_main and self.out is not None and getattr(self.session, "ledger", None):
@@ -274,6 +283,7 @@ class Run:
             pre_quant_val_bpb=self.pre.val_bpb if self.pre is not None else None,
             pre_quant_val_loss=self.pre.val_loss if self.pre is not None else None,
             steps=tr.steps, train_seconds=tr.train_seconds, eval_seconds=self.eval_seconds,
+            adapt_seconds=self.adapt_seconds, post_train_seconds=self.post_train_seconds,
             wall_seconds=time.time() - self.t_start, code_bytes=code.code_bytes,
             model_bytes=self.sizes["model_bytes"], artifact_bytes=artifact_bytes, cap_bytes=cap, under_cap=under_cap,
             plugins=list(recipe.plugins), val_tokens=self.final.tokens, val_bytes=self.final.bytes,

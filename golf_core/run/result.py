@@ -34,6 +34,12 @@ class Result(BaseModel):
     Plugins add their own keys (under their name) in ``golf_summary``; they are kept as extra
     fields after the core's. ``pre_quant_*`` and ``wall_seconds`` are ``None`` where a writer
     (``golf check``) does not measure them; ``code`` is the shipped code's record.
+
+    Clocks: ``eval_seconds`` runs from the artifact's decode to the last score;
+    ``adapt_seconds`` is the eval adapter's loop alone (``golf_eval_adapt``: what the records
+    report as their eval time, e.g. #1530's TTT loop); ``post_train_seconds`` is everything
+    after the training loop (pre-quant changes and eval, quantization, compression, decode,
+    warm-up, diagnostics, the final eval).
     """
 
     model_config = ConfigDict(extra="allow")
@@ -45,6 +51,8 @@ class Result(BaseModel):
     steps: int
     train_seconds: float
     eval_seconds: float
+    adapt_seconds: Optional[float] = None
+    post_train_seconds: Optional[float] = None
     wall_seconds: Optional[float] = None
     code_bytes: int
     model_bytes: int

@@ -34,15 +34,20 @@ def make_session(ctx: RunContext, stride: Optional[int], *, tokens: Optional[tor
 
 def score(model: nn.Module, ctx: RunContext, session: Any, *, adapt: bool) -> None:
     """Score ``session`` with ``model`` in eval mode: with ``adapt`` through the exclusive
-    ``golf_eval_adapt`` hook (the active adapter, else the core's fixed scorer), without it with
-    the fixed scorer whatever the plugins are (monitoring, the pre-quant figure)."""
+    ``golf_eval_adapt`` hook (the active adapter, else the core's fixed scorer; its wall time is
+    ``session.adapt_seconds``, the loop the records time), without it with the fixed scorer
+    whatever the plugins are (monitoring, the pre-quant figure)."""
     from ..eval.score import score_fixed
+
+    import time
 
     was_training = model.training
     model.eval()
     try:
         if adapt:
+            t0 = time.time()
             ctx.plugins.exclusive("golf_eval_adapt", model=model, session=session, ctx=ctx)
+            session.adapt_seconds = time.time() - t0
         else:
             score_fixed(model=model, session=session, ctx=ctx)
     finally:
