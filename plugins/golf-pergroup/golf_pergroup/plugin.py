@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from golf_core import GolfError, Options, TechniqueInfo, hookimpl
-from golf_core.api import ArtifactError
+from golf_core.api import ArtifactError, declared_limit
 
 from .backends import BACKENDS, check_backend
 from .codec import GROUP_ORDER, SIMSORT, pack_pergroup, unpack_pergroup
@@ -56,8 +56,9 @@ def golf_compress(data, opts):
 
 
 @hookimpl
-def golf_decompress(codec, data):
-    """Invert ``golf_compress`` with the backend named in the codec."""
+def golf_decompress(codec, data, ctx):
+    """Invert ``golf_compress`` with the backend named in the codec, never producing more than
+    the recipe's declared model can need."""
     if not codec.startswith(CODEC_PREFIX) or codec[len(CODEC_PREFIX):] not in BACKENDS:
         raise ArtifactError(f"pergroup cannot decode codec {codec!r} (it writes {CODEC_PREFIX}<{'|'.join(BACKENDS)}>)")
     backend = codec[len(CODEC_PREFIX):]
@@ -65,4 +66,4 @@ def golf_decompress(codec, data):
         check_backend(backend)
     except GolfError as e:
         raise ArtifactError(str(e)) from None
-    return unpack_pergroup(data, backend)
+    return unpack_pergroup(data, backend, max_bytes=declared_limit(ctx.recipe))
