@@ -88,6 +88,8 @@ Quantization and artifacts
     ``dequantize``           a ``QuantizedModel`` to a float state dict (extra decoders allowed)
     ``serialize_quantized``  a ``QuantizedModel`` to the bytes ``golf_compress`` receives
     ``deserialize_quantized`` those bytes back to a ``QuantizedModel`` (a structure-aware ``golf_compress``)
+    ``bounded_decompress``   zlib/lzma/brotli decompression that refuses more than ``max_bytes`` (bombs)
+    ``declared_limit``       the decompression ceiling of a recipe's model (what ``golf_decompress`` may produce)
     ``pack_artifact``        an ``Artifact`` container to bytes (prefer ``ctx.services.pack_artifact``)
     ``quant_report``         per-tensor bits, error and compressed bytes of a ``QuantizedModel``
     ``write_quant_report``   write that report as JSON
@@ -112,6 +114,7 @@ from .model import CastedLinear, LayerSchedule, Rotary, Skips, Trunk, is_control
 from .model.head import SoftcapHead, head_of
 from .options import NoOptions, Options
 from .quant.artifact import pack_artifact
+from .quant.bounded import bounded_decompress, declared_limit
 from .quant.dequant import Decoder, decode_entry, dequantize
 from .quant.int8 import passthrough_entry
 from .quant.intk import clip_range, quantize_rows_rtn, sdclip_scale
@@ -136,6 +139,6 @@ __all__ = [
     "decode_entry", "dequantize", "dtype_from_name", "dtype_name", "enable_triton_mlp", "frozen", "fused_kernel_check", "get_rank", "get_world_size",
     "grad_only_for", "head_of", "hookimpl", "is_control_name", "is_distributed", "max_over_ranks", "pack_artifact",
     "passthrough_entry", "quant_report", "quantize_rows_rtn", "read_window", "reduce_device",
-    "sdclip_scale", "deserialize_quantized", "serialize_quantized", "shard_num_tokens", "shard_tokens", "token_mean_grads",
+    "sdclip_scale", "bounded_decompress", "declared_limit", "deserialize_quantized", "serialize_quantized", "shard_num_tokens", "shard_tokens", "token_mean_grads",
     "trainable_parameters", "training_only", "triton_unavailable", "window_logits", "window_nll", "write_quant_report",
 ]

@@ -55,6 +55,7 @@ def backend_compress(name: str, data: bytes) -> bytes:
     if not data:
         return b""
     if name == "zpaq":
+        check_backend("zpaq")
         import zpaq
 
         return zpaq.compress(data, level=5, threads=1)

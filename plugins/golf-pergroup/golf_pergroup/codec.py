@@ -14,17 +14,20 @@
    order, then the rest, then the permutations.
 
 :func:`unpack_pergroup` inverts it exactly: the serialized bytes it returns are those packed.
+With ``max_bytes`` (an artifact is untrusted input) the brotli streams are decoded with that
+ceiling, the manifest's sizes must fit under it before any group is decompressed, and every group
+must decompress to exactly the size its manifest declares.
 """
 from __future__ import annotations
 
 import struct
-from typing import Iterable, Sequence
+from typing import Iterable, Optional, Sequence
 
 import brotli
 import numpy as np
 import torch
 
-from golf_core.api import ArtifactError, QuantizedModel, deserialize_quantized, serialize_quantized
+from golf_core.api import ArtifactError, QuantizedModel, bounded_decompress, deserialize_quantized, serialize_quantized
 
 from .backends import backend_compress, backend_decompress
 from .simsort import similarity_order
@@ -102,22 +105,42 @@ def pack_pergroup(data: bytes, backend: str = "zpaq", groups: Iterable[str] = GR
     return pack_streams(streams)
 
 
-def unpack_pergroup(blob: bytes, backend: str = "zpaq") -> bytes:
-    """The per-group container -> the serialized QuantizedModel bytes it was made from."""
-    streams = unpack_streams(blob)
+def _brotli(data: bytes, max_bytes: Optional[int]) -> bytes:
+    if not data:
+        return b""
+    if max_bytes is not None:
+        return bounded_decompress(data, "brotli", max_bytes)
     try:
-        rest = deserialize_quantized(brotli.decompress(streams[-2]))
-        perms = brotli.decompress(streams[-1]) if streams[-1] else b""
+        return brotli.decompress(data)
+    except brotli.error as e:
+        raise ArtifactError(f"pergroup: a brotli stream does not decompress: {e}") from None
+
+
+def unpack_pergroup(blob: bytes, backend: str = "zpaq", max_bytes: Optional[int] = None) -> bytes:
+    """The per-group container -> the serialized QuantizedModel bytes it was made from
+    (``max_bytes``: the decompression ceiling, module docstring)."""
+    streams = unpack_streams(blob)
+    if len(streams) < 2:
+        raise ArtifactError(f"pergroup payload has {len(streams)} streams, fewer than the remainder and permutations")
+    rest = deserialize_quantized(_brotli(streams[-2], max_bytes))
+    perms = _brotli(streams[-1], max_bytes)
+    try:
         info = rest.meta["pergroup"]
         groups, simsort, manifest = info["groups"], set(info["simsort"]), info["manifest"]
-    except (KeyError, IndexError, brotli.error) as e:
-        raise ArtifactError(f"pergroup payload has no valid remainder stream: {e}") from None
+        sizes = {g: sum(int(np.prod(shape)) for _, shape in manifest[g]) for g in groups}
+    except (KeyError, TypeError, ValueError) as e:
+        raise ArtifactError(f"pergroup payload has no valid manifest: {e}") from None
     if len(streams) != len(groups) + 2:
         raise ArtifactError(f"pergroup payload has {len(streams)} streams for {len(groups)} groups")
+    if max_bytes is not None and sum(sizes.values()) > max_bytes:
+        raise ArtifactError(f"pergroup manifest declares {sum(sizes.values())} bytes of codes, over the "
+                            f"{max_bytes}-byte ceiling of this recipe's model")
     tensors = dict(rest.tensors)
     p_off = 0
     for g, stream in zip(groups, streams):
         raw = np.frombuffer(backend_decompress(backend, stream), dtype=np.int8)
+        if raw.size != sizes[g]:
+            raise ArtifactError(f"pergroup group {g!r} decompresses to {raw.size} bytes, its manifest says {sizes[g]}")
         off = 0
         for key, shape in manifest[g]:
             n = int(np.prod(shape))

@@ -90,10 +90,15 @@ def test_group_streams_hold_the_codes_as_defined():
 
 
 def test_hooks_and_missing_lrzip(monkeypatch):
+    from types import SimpleNamespace
+
+    from golf_core.train.testing import tiny_recipe
+
+    ctx = SimpleNamespace(recipe=tiny_recipe(vocab_size=64, model={"model_dim": 16, "num_heads": 2, "num_kv_heads": 1}))
     data = serialize_quantized(model(seed=5))
     opts = PerGroupOptions(backend="brotli")
     codec, blob = golf_compress(data=data, opts=opts)
-    assert codec == "pergroup+brotli" and golf_decompress(codec=codec, data=blob) == data
+    assert codec == "pergroup+brotli" and golf_decompress(codec=codec, data=blob, ctx=ctx) == data
     monkeypatch.setattr(backends.shutil, "which", lambda name: None)
     with pytest.raises(ValueError, match="lrzip binary, which is not on PATH"):
         PerGroupOptions(backend="lrzip")
@@ -101,6 +106,23 @@ def test_hooks_and_missing_lrzip(monkeypatch):
         check_backend("lrzip")
     from golf_core.api import ArtifactError
     with pytest.raises(ArtifactError, match="lrzip binary"):
-        golf_decompress(codec="pergroup+lrzip", data=blob)
+        golf_decompress(codec="pergroup+lrzip", data=blob, ctx=ctx)
     with pytest.raises(ArtifactError, match="cannot decode codec"):
-        golf_decompress(codec="pergroup+nope", data=blob)
+        golf_decompress(codec="pergroup+nope", data=blob, ctx=ctx)
+
+
+def test_untrusted_payloads_fail_in_one_line():
+    from golf_core.api import ArtifactError
+    from golf_pergroup.codec import pack_streams
+
+    data = serialize_quantized(model(seed=6))
+    blob = pack_pergroup(data, "brotli")
+    streams = unpack_streams(blob)
+    with pytest.raises(ArtifactError, match="ceiling|expands past"):  # more than the model can need
+        unpack_pergroup(blob, "brotli", max_bytes=1000)
+    swapped = pack_streams([streams[1], streams[0], *streams[2:]])  # tok_emb's stream holds c_k's codes
+    with pytest.raises(ArtifactError, match="decompresses to .* its manifest says"):
+        unpack_pergroup(swapped, "brotli")
+    with pytest.raises(ArtifactError, match="streams add up"):
+        unpack_pergroup(blob[:-3], "brotli")
+    assert unpack_pergroup(blob, "brotli", max_bytes=len(data) * 2) == data
