@@ -22,8 +22,9 @@ a parallel block computes ``a = A(mix(lane0))``, ``m = M(lane1)`` and routes the
 with ``parallel_post_lambdas P [L,2,2]`` (init 1) and ``parallel_resid_lambdas r [L,2]`` (init
 1.1); U-Net skips go to lane0 only; the output is ``(lane0 + lane1)/2``.
 
-In ``split`` and ``routed`` the encoder stays sequential (the records start at layer 7/8, in
-the decoder); ``check_layout`` refuses a layout with a parallel block in the encoder.
+In ``split`` and ``routed`` the lanes live in the decoder: an encoder block runs sequentially
+even when its index is ``>= start``. The records start at layer 7/8, which no encoder of theirs
+holds, so this only decides shallow (``--tiny``) layouts.
 """
 from __future__ import annotations
 
@@ -179,17 +180,6 @@ class RoutedLaneTrunk(_LaneTrunk):
 
 #: Names of the trunks' parameters: control tensors (fp32, scalar Adam, not quantized).
 CONTROL_PATTERNS = ("lane_merge", "parallel_post_lambdas", "parallel_resid_lambdas")
-
-
-def check_layout(mode: str, start: int, layouts: Sequence[tuple[Sequence[int], Sequence[int]]]) -> None:
-    """Raise ``GolfError`` when a lane mode would put a parallel block in the encoder."""
-    if mode == "gptj":
-        return
-    for enc, _ in layouts:
-        bad = [i for i in enc if i >= start]
-        if bad:
-            raise GolfError(f"options.parallel-residuals.start_layer = {start}: mode {mode!r} runs lanes in the "
-                            f"decoder only, but encoder blocks {bad} would be parallel; raise start_layer")
 
 
 def install_parallel(model: nn.Module, mode: str, start: int, resid_init: float = 1.1) -> Trunk:
