@@ -139,8 +139,9 @@ class SplitLaneTrunk(_LaneTrunk):
         return a_in + block.attn_branch(a_in, *doc), lane1 + block.mlp_branch(lane1)
 
     def fork(self, block, i, x, x0, doc):
-        """Both lanes start from ``x``."""
-        return self.step(block, i, x, x, x0, doc)
+        """Both lanes start from ``x`` (lane1 from a copy, as #1477: the backward then sums the
+        two lanes' gradients of ``x`` in the record's order, bitwise)."""
+        return self.step(block, i, x, x.clone(), x0, doc)
 
     def merge(self, lane0, lane1):
         """``m*lane0 + (1-m)*lane1``."""
