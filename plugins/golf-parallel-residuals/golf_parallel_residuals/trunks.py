@@ -50,7 +50,9 @@ class GPTJTrunk(Trunk):
         if i < self.start:
             return block(x, x0, *doc)
         x_in = block.mix_input(x, x0)
-        return x_in + block.attn_branch(x_in, *doc) + block.mlp_branch(x_in)
+        a = block.attn_branch(x_in, *doc)
+        m = block.mlp_branch(x_in)  # both branches before the sum: #1412's autograd order, bitwise
+        return x_in + a + m
 
     def forward(self, x: Tensor, x0: Tensor, blocks: nn.ModuleList, skips: nn.Module,
                 encoder: Sequence[int], decoder: Sequence[int], cu_seqlens: Optional[Tensor] = None,
@@ -165,10 +167,11 @@ class RoutedLaneTrunk(_LaneTrunk):
         """``a = A(mix(lane0))``, ``m = M(lane1)``; each lane = r*lane + P[a]*a + P[m]*m."""
         a = block.attn_branch(block.mix_input(lane0, x0), *doc)
         m = block.mlp_branch(lane1)
-        r = self.parallel_resid_lambdas[i].to(lane0.dtype)
-        post = self.parallel_post_lambdas[i].to(lane0.dtype)
-        return (r[0] * lane0 + post[0, 0] * a + post[1, 0] * m,
-                r[1] * lane1 + post[0, 1] * a + post[1, 1] * m)
+        dt = lane0.dtype  # indexed as #1529 does, so the lambdas' gradients accumulate in its order
+        r0, p_a = self.parallel_resid_lambdas[i, 0].to(dt), self.parallel_post_lambdas[i, 0].to(dt)
+        r1, p_m = self.parallel_resid_lambdas[i, 1].to(dt), self.parallel_post_lambdas[i, 1].to(dt)
+        return (r0 * lane0 + p_a[0] * a + p_m[0] * m,
+                r1 * lane1 + p_a[1] * a + p_m[1] * m)
 
     def fork(self, block, i, x, x0, doc):
         """Both lanes start from ``x``."""
