@@ -61,6 +61,9 @@ def test_techniques_as_run():
             opts["pr1493"]["muon-eq-r"]["weight_decay"]) == (0.022, 0.72, 0.9965, 0.095)
     assert (r1529.train.embed_wd, r1529.train.reserve_seconds, opts["pr1529"]["score-first-ttt"]["lr"]) == (0.095, 13.0, 0.01)
     assert "score-first-ttt" not in load_recipe("pr1412").plugins
+    assert opts["pr1412"]["gptq"]["hessian_clip_lambda"] == 0.175  # T20
+    assert opts["pr1514"]["score-first-ttt"]["ngram_tilt"] is True  # T27
+    assert opts["pr1529"]["score-first-ttt"]["hash_embed_size"] == 16384  # T26's hash embedding
 
 
 SHORT = ["model.num_layers=6", "model.mlp_mult=2.0", "train.iterations=2", "train.warmup_steps=0",
