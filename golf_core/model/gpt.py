@@ -48,7 +48,7 @@ class GPT(nn.Module):
     """The baseline GPT. Build with ``GPT(GPTConfig.from_section(recipe.model, vocab_size))``.
 
     Construction order (and so RNG use under a seed) follows the baseline script: skip weights
-    (no RNG; first, so that ``parameters()`` order is the records'), ``tok_emb``, blocks
+    (no RNG; first, so that ``parameters()`` order is the records'), the trunk, ``tok_emb``, blocks
     (``c_q, c_k, c_v, proj, fc, proj`` each), ``lm_head``, then the init
     (tied embedding ``normal(0, tied_embed_init_std)``, zero-init output projections; other
     linears keep PyTorch's default).
@@ -62,6 +62,9 @@ class GPT(nn.Module):
         # and state_dict() order, as the records (whose skip tensors are GPT's own parameters)
         self.schedule = LayerSchedule.unet(config.num_layers)
         self.skips: nn.Module = Skips(self.schedule.num_skips, d)
+        # the trunk next (no parameters by default): a lane variant's tensors then follow the
+        # skips, where the records register theirs (#1477 lane_merge, #1529 lambdas)
+        self.trunk: nn.Module = Trunk()
         self.tok_emb = nn.Embedding(config.vocab_size, d)
         self.blocks = nn.ModuleList([
             Block(d, config.num_heads, config.num_kv_heads, config.mlp_hidden, config.rope_base,
@@ -70,7 +73,6 @@ class GPT(nn.Module):
         ])
         self.embed_transform: nn.Module = IdentityEmbed()
         self.embed_post_norm: nn.Module = IdentityEmbed()
-        self.trunk: nn.Module = Trunk()
         self.final_norm = RMSNorm()
         self.lm_head = None if config.tie_embeddings else CastedLinear(d, config.vocab_size, zero_init=True)
         self.attention_backend = "sdpa"  # resolved by prepare_for_device

@@ -6,7 +6,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from golf_core import Options, TechniqueInfo, hookimpl
-from golf_parallel_residuals.trunks import check_layout, install_parallel
+from golf_parallel_residuals.trunks import install_parallel
 
 
 class ParallelResidualsOptions(Options):
@@ -21,12 +21,11 @@ class ParallelResidualsOptions(Options):
 
 
 def _tiny(opts: ParallelResidualsOptions, recipe: Any) -> ParallelResidualsOptions:
-    """Keep the same number of parallel blocks at the end when the tiny model is shallower,
-    and never below the decoder half."""
+    """When the start layer is past a shallower tiny model, start just after the U-Net hinge ``L//2``."""
     L = recipe.model.num_layers
     if opts.start_layer < L:
         return opts
-    return opts.model_copy(update={"start_layer": max(L // 2, L - 3)})
+    return opts.model_copy(update={"start_layer": min(L - 1, L // 2 + 1)})
 
 
 @hookimpl
@@ -44,19 +43,5 @@ def golf_register(register):
 @hookimpl
 def golf_build_model(model, opts):
     """Install the trunk of ``mode`` (its lambdas are control tensors)."""
-    check_layout(opts.mode, opts.start_layer, model.schedule.layouts())
     install_parallel(model, opts.mode, opts.start_layer, opts.resid_init)
     return model
-
-
-def _unwrap(model: Any) -> Any:
-    for attr in ("_orig_mod", "module"):
-        while hasattr(model, attr) and hasattr(getattr(model, attr), "schedule"):
-            model = getattr(model, attr)
-    return model
-
-
-@hookimpl
-def golf_on_train_start(model, opts):
-    """Check the final layouts (a later plugin may have installed a looped schedule)."""
-    check_layout(opts.mode, opts.start_layer, _unwrap(model).schedule.layouts())

@@ -22,8 +22,9 @@ a parallel block computes ``a = A(mix(lane0))``, ``m = M(lane1)`` and routes the
 with ``parallel_post_lambdas P [L,2,2]`` (init 1) and ``parallel_resid_lambdas r [L,2]`` (init
 1.1); U-Net skips go to lane0 only; the output is ``(lane0 + lane1)/2``.
 
-In ``split`` and ``routed`` the encoder stays sequential (the records start at layer 7/8, in
-the decoder); ``check_layout`` refuses a layout with a parallel block in the encoder.
+In ``split`` and ``routed`` the lanes live in the decoder: an encoder block runs sequentially
+even when its index is ``>= start``. The records start at layer 7/8, which no encoder of theirs
+holds, so this only decides shallow (``--tiny``) layouts.
 """
 from __future__ import annotations
 
@@ -49,7 +50,9 @@ class GPTJTrunk(Trunk):
         if i < self.start:
             return block(x, x0, *doc)
         x_in = block.mix_input(x, x0)
-        return x_in + block.attn_branch(x_in, *doc) + block.mlp_branch(x_in)
+        a = block.attn_branch(x_in, *doc)
+        m = block.mlp_branch(x_in)  # both branches before the sum: #1412's autograd order, bitwise
+        return x_in + a + m
 
     def forward(self, x: Tensor, x0: Tensor, blocks: nn.ModuleList, skips: nn.Module,
                 encoder: Sequence[int], decoder: Sequence[int], cu_seqlens: Optional[Tensor] = None,
@@ -138,8 +141,9 @@ class SplitLaneTrunk(_LaneTrunk):
         return a_in + block.attn_branch(a_in, *doc), lane1 + block.mlp_branch(lane1)
 
     def fork(self, block, i, x, x0, doc):
-        """Both lanes start from ``x``."""
-        return self.step(block, i, x, x, x0, doc)
+        """Both lanes start from ``x`` (lane1 from a copy, as #1477: the backward then sums the
+        two lanes' gradients of ``x`` in the record's order, bitwise)."""
+        return self.step(block, i, x, x.clone(), x0, doc)
 
     def merge(self, lane0, lane1):
         """``m*lane0 + (1-m)*lane1``."""
@@ -163,10 +167,11 @@ class RoutedLaneTrunk(_LaneTrunk):
         """``a = A(mix(lane0))``, ``m = M(lane1)``; each lane = r*lane + P[a]*a + P[m]*m."""
         a = block.attn_branch(block.mix_input(lane0, x0), *doc)
         m = block.mlp_branch(lane1)
-        r = self.parallel_resid_lambdas[i].to(lane0.dtype)
-        post = self.parallel_post_lambdas[i].to(lane0.dtype)
-        return (r[0] * lane0 + post[0, 0] * a + post[1, 0] * m,
-                r[1] * lane1 + post[0, 1] * a + post[1, 1] * m)
+        dt = lane0.dtype  # indexed as #1529 does, so the lambdas' gradients accumulate in its order
+        r0, p_a = self.parallel_resid_lambdas[i, 0].to(dt), self.parallel_post_lambdas[i, 0].to(dt)
+        r1, p_m = self.parallel_resid_lambdas[i, 1].to(dt), self.parallel_post_lambdas[i, 1].to(dt)
+        return (r0 * lane0 + p_a[0] * a + p_m[0] * m,
+                r1 * lane1 + p_a[1] * a + p_m[1] * m)
 
     def fork(self, block, i, x, x0, doc):
         """Both lanes start from ``x``."""
@@ -179,17 +184,6 @@ class RoutedLaneTrunk(_LaneTrunk):
 
 #: Names of the trunks' parameters: control tensors (fp32, scalar Adam, not quantized).
 CONTROL_PATTERNS = ("lane_merge", "parallel_post_lambdas", "parallel_resid_lambdas")
-
-
-def check_layout(mode: str, start: int, layouts: Sequence[tuple[Sequence[int], Sequence[int]]]) -> None:
-    """Raise ``GolfError`` when a lane mode would put a parallel block in the encoder."""
-    if mode == "gptj":
-        return
-    for enc, _ in layouts:
-        bad = [i for i in enc if i >= start]
-        if bad:
-            raise GolfError(f"options.parallel-residuals.start_layer = {start}: mode {mode!r} runs lanes in the "
-                            f"decoder only, but encoder blocks {bad} would be parallel; raise start_layer")
 
 
 def install_parallel(model: nn.Module, mode: str, start: int, resid_init: float = 1.1) -> Trunk:

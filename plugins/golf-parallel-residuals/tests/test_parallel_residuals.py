@@ -144,16 +144,18 @@ def test_at_init_routed_lanes_are_not_the_identity_but_gptj_at_start_past_the_en
     torch.testing.assert_close(m.forward_hidden(ids), ref, rtol=0, atol=0)
 
 
-def test_bad_layouts_and_options_fail_in_one_line():
+def test_lanes_live_in_the_decoder_and_a_bad_start_fails_in_one_line():
     m = make_model()
     with pytest.raises(GolfError, match="start_layer = 9"):
         install_parallel(m, "routed", 9)
+    # blocks 3 and 4 sit in this layout's encoder: they run sequentially, the lanes fork at block 5
     m.set_schedule(LayerSchedule(range(3), range(3, 6), [0, 1, 2, 3, 4], [5]))
-    opts = plugin.ParallelResidualsOptions(mode="split", start_layer=4)
-    with pytest.raises(GolfError, match="encoder blocks \\[4\\]"):
-        plugin.golf_build_model(m, opts)
-    opts = plugin.ParallelResidualsOptions(mode="gptj", start_layer=4)
-    plugin.golf_build_model(m, opts)  # one stream: fine anywhere
+    m.looping_active = True
+    plugin.golf_build_model(m, plugin.ParallelResidualsOptions(mode="routed", start_layer=3))
+    m.double()
+    ids = torch.randint(0, 32, (1, 5))
+    with torch.no_grad():
+        torch.testing.assert_close(m.forward_hidden(ids), reference(m, ids, "routed", 3), rtol=1e-12, atol=1e-12)
 
 
 def test_keeps_the_plugin_contract():
