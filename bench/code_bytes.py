@@ -25,6 +25,7 @@ if str(REPO) not in sys.path:
 from golf_core.export.bundle import plugin_refs, tree_for  # noqa: E402
 from golf_core.export.compact import build_compact, minify, shake_run  # noqa: E402
 from golf_core.export.shipping import ship_readable  # noqa: E402
+from golf_core.export.strip import strip_prose  # noqa: E402
 from golf_core.plugins import activate  # noqa: E402
 from golf_core.recipe import load_recipe  # noqa: E402
 
@@ -43,7 +44,7 @@ def contributors(shaker, top: int) -> list[dict]:
     rows = []
     for module in shaker.modules():
         for label, src in shaker.unit_sources(module):
-            rows.append({"def": label, "minified_bytes": len(minify(src).encode())})
+            rows.append({"def": label, "minified_bytes": len(minify(strip_prose(src)).encode())})
     rows.sort(key=lambda r: -r["minified_bytes"])
     return rows[:top]
 

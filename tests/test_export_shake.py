@@ -166,7 +166,7 @@ class _DictFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 def _run(sources, packages, calls):
     finder = _DictFinder(sources, packages)
-    saved = {k: v for k, v in sys.modules.items() if k == "pk" or k.startswith("pk.")}
+    saved = {k: v for k, v in sys.modules.items() if k.split(".")[0] in ("pk", "ob")}
     for k in saved:
         del sys.modules[k]
     sys.meta_path.insert(0, finder)
@@ -177,7 +177,7 @@ def _run(sources, packages, calls):
         return out
     finally:
         sys.meta_path.remove(finder)
-        for k in [k for k in sys.modules if k == "pk" or k.startswith("pk.")]:
+        for k in [k for k in sys.modules if k.split(".")[0] in ("pk", "ob")]:
             del sys.modules[k]
         sys.modules.update(saved)
 
@@ -226,3 +226,51 @@ def test_minify_cache_returns_what_the_minifier_returns(tmp_path, monkeypatch):
     files[0].write_text("poisoned = 1\n")  # the second call reads the cache, not the minifier
     assert minify(src) == "poisoned = 1\n"
     assert minify(src, {"f"}) != "poisoned = 1\n"  # other inputs, other key
+
+
+OBJS = {
+    "ob": "",
+    "ob.entry": '''
+        import json
+        import functools
+        def helper_only_dead_method_uses():
+            return 1
+        class Enc(json.JSONEncoder):
+            def default(self, o):  # json calls it: a library name
+                return sorted(o)
+            def never(self):
+                return helper_only_dead_method_uses()
+        class Box:
+            def __init__(self, v):
+                self.v = v
+            @property
+            def twice(self):
+                return self.v * 2
+            def by_string(self):
+                return self.v + 1
+            @functools.lru_cache
+            def decorated(self):
+                return 0
+            def unused(self):
+                return helper_only_dead_method_uses()
+        def main():
+            b = Box(3)
+            return [b.twice, getattr(b, "by_string")(), json.dumps({1}, cls=Enc)]
+    ''',
+}
+
+
+def test_methods_nothing_names_are_dropped():
+    tree = FakeTree(OBJS)
+    s = shake(tree, [("ob.entry", "main")])
+    src = s.source("ob.entry")
+    assert "def unused" not in src and "def never" not in src
+    assert "helper_only_dead_method_uses" not in _kept(s, "ob.entry")
+    # read as an attribute, a string, called by the library, or under a decorator: kept
+    for name in ("twice", "by_string", "default", "decorated", "__init__"):
+        assert f"def {name}(" in src, name
+    packages = {"ob"}
+    want = _run(tree.sources, packages, [("ob.entry", "main")])
+    assert want == [[6, 4, "[1]"]]
+    shaken = {m: minify(s.source(m)) for m in s.modules()}
+    assert _run(shaken, packages, [("ob.entry", "main")]) == want

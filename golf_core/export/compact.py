@@ -2,8 +2,8 @@
 
 Only the definitions the run reaches (``golf_core.export.shake`` from the script's entry,
 ``runtime.main``, and the hook implementations of the active plugins), each module's kept
-code minified with python-minifier (docstrings, comments and annotations removed, locals
-renamed), the modules held in one dict and imported by a small finder ahead of anything
+code stripped of prose (``golf_core.export.strip``) and minified with python-minifier
+(docstrings, comments and annotations removed, locals renamed), the modules held in one dict and imported by a small finder ahead of anything
 installed, wrapped in the smaller of the two self-extractors the records use: lzma (raw
 LZMA2) + base85 or brotli + base85. Data preparation (the demo corpus, tokenizer training,
 downloads: ``PREP_ENTRIES``) is replaced by a stub naming ``prepare_data.py``, the second
@@ -26,6 +26,7 @@ import brotli
 from .bundle import PluginRef, SourceTree
 from .script import literal
 from .shake import Shaker, Symbol, hook_roots, shake
+from .strip import strip_prose
 
 #: The entry of a training script, and of the data preparation script.
 TRAIN_ENTRY: Symbol = ("golf_core.export.runtime", "main")
@@ -135,7 +136,7 @@ def exporter_hash() -> str:
     """Short sha256 of the code that writes compact scripts and of the minifier's version (a
     script depends on them as well as on the modules it carries)."""
     here = Path(__file__).parent
-    text = "".join((here / f).read_text("utf-8") for f in ("compact.py", "shake.py"))
+    text = "".join((here / f).read_text("utf-8") for f in ("compact.py", "shake.py", "strip.py"))
     return hashlib.sha256((text + md.version("python-minifier")).encode()).hexdigest()[:12]
 
 
@@ -158,7 +159,7 @@ def compact_source(shaker: Shaker, recipe_toml: str, plugins: Sequence[PluginRef
     """The uncompressed compact script and its minified modules (deterministic)."""
     mods: dict[str, str] = {}
     for name in shaker.modules():
-        mods[name] = minify(shaker.source(name), shaker.private_names(name))
+        mods[name] = minify(strip_prose(shaker.source(name)), shaker.private_names(name))
     lines = [f"R={literal(recipe_toml)}", f"P={[(p.name, p.module, p.version) for p in plugins]!r}", "S={"]
     for name, code in mods.items():
         pkg = bool(shaker.tree.modules[name][2])

@@ -13,6 +13,14 @@ so they are kept with it. ``if TYPE_CHECKING:`` blocks never run and are dropped
 are the branches a ``constants`` name rules out (``if IN_SCRIPT:`` ...). Names only used in
 function annotations do not count (the minifier removes those annotations).
 
+Methods are shaken by name: a method of a kept class stays when its name is read anywhere in
+the kept code (an attribute, a name, a string, a keyword), when it is a dunder or a hook
+(``golf_*``), when a decorator other than ``property``/``staticmethod``/``classmethod`` wraps
+it, or when a library base class may call it (a name of ``torch.nn.Module``,
+``torch.optim.Optimizer``, ``torch.autograd.Function``, ``pydantic.BaseModel``, every
+``torch.nn`` class, ``pluggy.PluginManager``, ...:
+``library_method_names``). The others are never called, so they are dropped.
+
 ``stubs`` replace a definition by a function that raises (a message) or by another
 definition (a ``(module, name)``), so that what lies behind it (data preparation) stays out
 of the script.
@@ -103,6 +111,67 @@ def _bound_names(stmt: ast.stmt) -> set[str]:
     return out
 
 
+#: Decorators that leave a method reachable only by its name.
+_PLAIN_DECORATORS = {"property", "staticmethod", "classmethod", "cached_property", "setter", "getter", "deleter"}
+_LIBRARY_METHODS: Optional[frozenset] = None
+
+
+def library_method_names() -> frozenset:
+    """Method names that a library base class may call on a subclass (kept by the shaker)."""
+    global _LIBRARY_METHODS
+    if _LIBRARY_METHODS is None:
+        import collections.abc
+        import contextlib
+        import importlib.abc
+        import io
+        import json
+        import logging
+        import threading
+
+        import pluggy
+        import pydantic
+        import torch
+
+        bases = [object, dict, list, Exception, threading.Thread, logging.Handler, logging.Formatter, io.IOBase,
+                 json.JSONEncoder, importlib.abc.MetaPathFinder, importlib.abc.InspectLoader,
+                 contextlib.AbstractContextManager, collections.abc.MutableMapping, collections.abc.Iterator,
+                 torch.nn.Module, torch.optim.Optimizer, torch.autograd.Function, torch.utils.data.Dataset,
+                 torch.utils.data.IterableDataset, pydantic.BaseModel, pluggy.PluginManager,
+                 *(c for c in vars(torch.nn).values() if isinstance(c, type))]
+        _LIBRARY_METHODS = frozenset(n for b in bases for n in dir(b))
+    return _LIBRARY_METHODS
+
+
+def _decorator_name(d: ast.expr) -> str:
+    d = d.func if isinstance(d, ast.Call) else d
+    return d.attr if isinstance(d, ast.Attribute) else d.id if isinstance(d, ast.Name) else ""
+
+
+def _shakeable_method(stmt: ast.stmt) -> bool:
+    """True for a method that is reached only through its name."""
+    if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    n = stmt.name
+    if (n.startswith("__") and n.endswith("__")) or n.startswith("golf_") or n in library_method_names():
+        return False
+    return all(_decorator_name(d) in _PLAIN_DECORATORS for d in stmt.decorator_list)
+
+
+def _names_read(stmt: ast.AST) -> set[str]:
+    """Every identifier ``stmt`` may use to look up an attribute."""
+    out: set[str] = set()
+    for n in ast.walk(stmt):
+        if isinstance(n, ast.Attribute):
+            out.add(n.attr)
+        elif isinstance(n, ast.Name):
+            out.add(n.id)
+        elif isinstance(n, ast.keyword) and n.arg:
+            out.add(n.arg)
+        elif isinstance(n, ast.Constant) and isinstance(n.value, str):
+            out.update(w for w in n.value.replace(".", " ").split() if w.isidentifier())
+    return out
+
+
 @dataclass
 class _Binding:
     """What an import alias binds: a module (``module``) or a name of a module (``symbol``),
@@ -153,6 +222,10 @@ class Shaker:
         self._current: Optional[tuple[str, int]] = None
         #: For each kept unit, the unit that first reached it (None: an entry or root).
         self.reached_from: dict[tuple[str, int], Optional[tuple[str, int]]] = {}
+        #: Identifiers the kept code reads; methods of kept classes waiting for their name.
+        self.names_read: set[str] = set()
+        self._pending: dict[str, list[tuple[str, ast.stmt]]] = {}
+        self._live_methods: set[int] = set()  # id() of the method nodes kept
 
     # -- parsing ---------------------------------------------------------------------------
     def _is_package(self, name: str) -> bool:
@@ -285,9 +358,37 @@ class Shaker:
                     if module in self.whole:
                         self.reach_whole(b.module)
                 continue
-            self._walk_stmt(module, unit.stmt)
+            stmt = unit.stmt
+            if isinstance(stmt, ast.ClassDef):
+                stmt = copy.copy(stmt)
+                stmt.body = []
+                for child in unit.stmt.body:
+                    if _shakeable_method(child) and child.name not in self.names_read:
+                        self._pending.setdefault(child.name, []).append((module, child))
+                    else:
+                        self._live_methods.add(id(child))
+                        stmt.body.append(child)
+            self._walk_stmt(module, stmt)
+
+    def _read(self, names: set[str]) -> None:
+        """Record identifiers the kept code reads; walk the methods they name."""
+        new = names - self.names_read
+        self.names_read |= new
+        for n in new:
+            for module, method in self._pending.pop(n, ()):
+                self._live_methods.add(id(method))
+                self._walk_stmt(module, method)
+
+    def _live(self, stmt: ast.stmt) -> ast.stmt:
+        """``stmt`` without the methods nothing calls."""
+        if not isinstance(stmt, ast.ClassDef):
+            return stmt
+        out = copy.copy(stmt)
+        out.body = [c for c in stmt.body if not _shakeable_method(c) or id(c) in self._live_methods] or [ast.Pass()]
+        return out
 
     def _walk_stmt(self, module: str, stmt: ast.stmt) -> None:
+        self._read(_names_read(stmt))
         pm = self.module(module)
         local_imports = _local_bindings(self, module, stmt)
         for node, parent in _references(stmt):
@@ -374,7 +475,8 @@ class Shaker:
     def unit_sources(self, module: str) -> list[tuple[str, str]]:
         """``(name, source)`` of each kept unit of ``module`` (for size reports)."""
         pm = self.module(module)
-        return [(self.label((module, i)), ast.unparse(pm.units[i].stmt)) for i in sorted(self.kept.get(module, ()))]
+        return [(self.label((module, i)), ast.unparse(self._live(pm.units[i].stmt)))
+                for i in sorted(self.kept.get(module, ()))]
 
     # -- output ----------------------------------------------------------------------------
     def modules(self) -> list[str]:
@@ -393,7 +495,7 @@ class Shaker:
             if u.alias is not None and body and last_origin is u.origin:
                 body[-1].names.append(u.alias)
                 continue
-            stmt = u.stmt
+            stmt = self._live(u.stmt)
             if u.alias is not None:
                 stmt = copy.copy(stmt)
                 stmt.names = [u.alias]
