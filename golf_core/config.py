@@ -23,6 +23,7 @@ class MetaSection(Section):
     reported_val_bpb: Optional[float] = Field(None, description="the val_bpb its authors reported")
     model_params: Optional[int] = Field(None, ge=1, description="the parameter count the record's own train log reports (`model_params:`)")
     legality: str = Field("fixed-predictor", description="the legality track as the reviews judged it")
+    code_bytes: Optional[int] = Field(None, ge=1, description="the record's counted code bytes (the size of its train_gpt.py); bench/code_bytes.py holds the compact script to it")
     notes: str = Field("", description="free text")
 
 

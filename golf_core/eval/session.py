@@ -33,6 +33,7 @@ from golf_core.data.tokenizer import ByteLuts
 from golf_core.errors import GolfError, LegalityError
 from golf_core.eval.bpb import EvalResult
 from golf_core.eval.windows import WindowSchedule
+from golf_core.scripted import IN_SCRIPT
 
 DEFAULT_BATCH_SEQS = 32
 
@@ -307,7 +308,7 @@ class EvalSession:
         self.byte_count += int(self._bytes[targets].sum(dtype=np.int64))
         self.ledger.append({"event": "score", "state_version": self.state_version,
                             "targets": [int(targets.min()), int(targets.max()) + 1]})
-        if self.progress_desc:
+        if not IN_SCRIPT and self.progress_desc:  # no progress bars in an exported script
             self._tick(int(targets.size))
 
     def _tick(self, n: int) -> None:

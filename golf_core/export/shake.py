@@ -13,8 +13,8 @@ so they are kept with it. ``if TYPE_CHECKING:`` blocks never run and are dropped
 are the branches a ``constants`` name rules out (``if IN_SCRIPT:`` ...). Names only used in
 function annotations do not count (the minifier removes those annotations).
 
-Methods are shaken by name: a method of a kept class stays when its name is read anywhere in
-the kept code (an attribute, a name, a string, a keyword), when it is a dunder or a hook
+Methods are shaken by name: a method of a kept class stays when the kept code may look it up
+by its name (an attribute ``x.name``, a string ``"name"``, a name its class body reads), when it is a dunder or a hook
 (``golf_*``), when a decorator other than ``property``/``staticmethod``/``classmethod`` wraps
 it, or when a library base class may call it (a name of ``torch.nn.Module``,
 ``torch.optim.Optimizer``, ``torch.autograd.Function``, ``pydantic.BaseModel``, every
@@ -45,7 +45,8 @@ def _is_type_checking(test: ast.expr) -> bool:
 
 class _Prune(ast.NodeTransformer):
     """Drops ``if TYPE_CHECKING:`` blocks and the dead branch of ``if NAME:`` / ``if not NAME:``
-    for names of known value."""
+    for names of known value, and the statements after a ``return``/``raise``/``continue``/
+    ``break`` of the same block (a kept branch may end in one)."""
 
     def __init__(self, constants: Mapping[str, bool]) -> None:
         self.constants = constants
@@ -77,6 +78,17 @@ class _Prune(ast.NodeTransformer):
             r = self.visit(stmt)
             out.extend(r if isinstance(r, list) else [r] if r is not None else [])
         return out or None
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        super().generic_visit(node)
+        for name in ("body", "orelse", "finalbody"):
+            stmts = getattr(node, name, None)
+            if isinstance(stmts, list) and stmts and isinstance(stmts[0], ast.stmt):
+                for i, stmt in enumerate(stmts):
+                    if isinstance(stmt, (ast.Return, ast.Raise, ast.Continue, ast.Break)):
+                        del stmts[i + 1:]  # unreachable once a pruned branch ends in one
+                        break
+        return node
 
     def visit_IfExp(self, node: ast.IfExp):
         v = self._value(node.test)
@@ -158,17 +170,23 @@ def _shakeable_method(stmt: ast.stmt) -> bool:
 
 
 def _names_read(stmt: ast.AST) -> set[str]:
-    """Every identifier ``stmt`` may use to look up an attribute."""
+    """The names ``stmt`` may look a method up by: attributes (``x.name``), strings that are
+    a name or a dotted path (``getattr(x, "name")``; not docstrings or sentences), and the
+    names a class body itself reads (``y = property(name)``)."""
     out: set[str] = set()
+    docs = {id(b[0].value) for b in (getattr(n, "body", None) for n in ast.walk(stmt))
+            if isinstance(b, list) and b and isinstance(b[0], ast.Expr) and isinstance(b[0].value, ast.Constant)}
     for n in ast.walk(stmt):
         if isinstance(n, ast.Attribute):
             out.add(n.attr)
-        elif isinstance(n, ast.Name):
-            out.add(n.id)
-        elif isinstance(n, ast.keyword) and n.arg:
-            out.add(n.arg)
-        elif isinstance(n, ast.Constant) and isinstance(n.value, str):
-            out.update(w for w in n.value.replace(".", " ").split() if w.isidentifier())
+        elif isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs:
+            parts = n.value.split(".")
+            if all(p.isidentifier() for p in parts):
+                out.update(parts)
+    if isinstance(stmt, ast.ClassDef):
+        for child in stmt.body:
+            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                out |= {n.id for n in ast.walk(child) if isinstance(n, ast.Name)}
     return out
 
 
