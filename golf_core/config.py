@@ -25,6 +25,7 @@ class MetaSection(Section):
     legality: str = Field("fixed-predictor", description="the legality track as the reviews judged it")
     date: Optional[str] = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$",
                                 description="the record's date (YYYY-MM-DD, its records/ folder); `golf recipes` orders by it")
+    code_bytes: Optional[int] = Field(None, ge=1, description="the record's counted code bytes (the size of its train_gpt.py); bench/code_bytes.py holds the compact script to it")
     notes: str = Field("", description="free text")
 
 

@@ -78,3 +78,21 @@ def test_compact_script_retrains_the_run_without_golf(record_run, demo_data):
     assert new["val_bpb"] == old["val_bpb"] and new["val_loss"] == old["val_loss"]
     assert (work / "rerun" / "artifact.bin").read_bytes() == (root / "run" / "artifact.bin").read_bytes()
     assert new["code_bytes"] == old["code_bytes"] == rep.code_bytes
+
+
+def test_a_script_carries_checkpoints_and_resuming_only_where_it_can_reach_them():
+    from golf_core.export.bundle import plugin_refs, tree_for
+    from golf_core.export.compact import build_compact
+    from golf_core.plugins import activate
+    from golf_core.recipe import load_recipe
+
+    sources = {}
+    for every in (0, 5):
+        recipe = load_recipe("demo", [f"train.checkpoint_every={every}"])
+        plugins = plugin_refs(activate(recipe))
+        script = build_compact(tree_for(plugins, {}), recipe.to_toml(), plugins)
+        sources[every] = script.source
+        # a script never resumes and shows no progress bars; it checkpoints only if its run did
+        assert "def load_checkpoint" not in script.source and "golf_core.progress" not in script.modules
+    assert "def save_checkpoint" not in sources[0] and "exported from a run without checkpoints" in sources[0]
+    assert "def save_checkpoint" in sources[5] and "exported from a run without checkpoints" not in sources[5]

@@ -9,7 +9,8 @@ import textwrap
 
 import pytest
 
-from golf_core.export.compact import compact_source, minify, unwrap, wrap_brotli, wrap_lzma, wrap_smallest
+from golf_core.export.compact import (compact_source, minify, pack7, unpack7, unwrap, wrap_brotli, wrap_lzma,
+                                      wrap_smallest)
 from golf_core.export.shake import shake
 
 
@@ -166,7 +167,7 @@ class _DictFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 def _run(sources, packages, calls):
     finder = _DictFinder(sources, packages)
-    saved = {k: v for k, v in sys.modules.items() if k == "pk" or k.startswith("pk.")}
+    saved = {k: v for k, v in sys.modules.items() if k.split(".")[0] in ("pk", "ob", "dd")}
     for k in saved:
         del sys.modules[k]
     sys.meta_path.insert(0, finder)
@@ -177,7 +178,7 @@ def _run(sources, packages, calls):
         return out
     finally:
         sys.meta_path.remove(finder)
-        for k in [k for k in sys.modules if k == "pk" or k.startswith("pk.")]:
+        for k in [k for k in sys.modules if k.split(".")[0] in ("pk", "ob", "dd")]:
             del sys.modules[k]
         sys.modules.update(saved)
 
@@ -198,10 +199,38 @@ def test_wrappers_round_trip_and_the_smaller_wins():
     a, b = wrap_lzma(src), wrap_brotli(src)
     assert unwrap(a) == src == unwrap(b)
     codec, best = wrap_smallest(src)
-    assert best == min(a, b, key=len) and codec == ("brotli" if len(b) < len(a) else "lzma")
+    size = lambda t: len(t.encode())  # noqa: E731
+    assert best == min(a, b, key=size) and codec == ("brotli" if size(b) < size(a) else "lzma")
     ns: dict = {}
     exec(b.replace("print('x')", "pass"), ns)  # the brotli wrapper runs as it is
     assert ns["v17"] == 289
+
+
+@pytest.mark.parametrize("n", [0, 1, 6, 7, 8, 255, 4096])
+def test_7bit_text_round_trips_every_byte_in_fewer_bytes_than_base85(n):
+    import base64
+    import random
+
+    rng = random.Random(n)
+    blob = bytes([0, 13, 34, 92, 10, 127, 255]) * (n // 7) + bytes(rng.randrange(256) for _ in range(n % 7))
+    text = pack7(blob)
+    assert unpack7(text, len(blob)) == blob
+    assert not set(text) & {"\0", "\r", '"', "\\"}  # nothing a triple-quoted literal would change
+    noise = bytes(rng.randrange(256) for _ in range(n))  # compressed data looks like noise
+    assert unpack7(pack7(noise), n) == noise
+    if n >= 255:
+        assert len(pack7(noise).encode()) < 0.96 * len(base64.b85encode(noise))
+
+
+def test_wrapped_script_runs_from_a_file(tmp_path):
+    import subprocess
+
+    src = "import sys\nprint('ran', sum(range(10)))\n" + "".join(f"v{i}={i}*{i}\n" for i in range(400))
+    for wrap in (wrap_lzma, wrap_brotli):
+        path = tmp_path / f"{wrap.__name__}.py"
+        path.write_bytes(wrap(src).encode())
+        out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and out.stdout == "ran 45\n", out.stderr
 
 
 def test_compact_source_is_deterministic():
@@ -226,3 +255,90 @@ def test_minify_cache_returns_what_the_minifier_returns(tmp_path, monkeypatch):
     files[0].write_text("poisoned = 1\n")  # the second call reads the cache, not the minifier
     assert minify(src) == "poisoned = 1\n"
     assert minify(src, {"f"}) != "poisoned = 1\n"  # other inputs, other key
+
+
+OBJS = {
+    "ob": "",
+    "ob.entry": '''
+        import json
+        import functools
+        def helper_only_dead_method_uses():
+            return 1
+        class Enc(json.JSONEncoder):
+            def default(self, o):  # json calls it: a library name
+                return sorted(o)
+            def never(self):
+                return helper_only_dead_method_uses()
+        class Box:
+            def __init__(self, v):
+                self.v = v
+            @property
+            def twice(self):
+                return self.v * 2
+            def by_string(self):
+                return self.v + 1
+            @functools.lru_cache
+            def decorated(self):
+                return 0
+            def unused(self):
+                return helper_only_dead_method_uses()
+        def main():
+            b = Box(3)
+            return [b.twice, getattr(b, "by_string")(), json.dumps({1}, cls=Enc)]
+    ''',
+}
+
+
+def test_methods_nothing_names_are_dropped():
+    tree = FakeTree(OBJS)
+    s = shake(tree, [("ob.entry", "main")])
+    src = s.source("ob.entry")
+    assert "def unused" not in src and "def never" not in src
+    assert "helper_only_dead_method_uses" not in _kept(s, "ob.entry")
+    # read as an attribute, a string, called by the library, or under a decorator: kept
+    for name in ("twice", "by_string", "default", "decorated", "__init__"):
+        assert f"def {name}(" in src, name
+    packages = {"ob"}
+    want = _run(tree.sources, packages, [("ob.entry", "main")])
+    assert want == [[6, 4, "[1]"]]
+    shaken = {m: minify(s.source(m)) for m in s.modules()}
+    assert _run(shaken, packages, [("ob.entry", "main")]) == want
+
+
+DEAD = {
+    "dd": "",
+    "dd.entry": '''
+        IN_SCRIPT = False
+        def helper():
+            return 1
+        def bar(enabled):
+            if IN_SCRIPT or not enabled:
+                return None
+            return helper()
+        class Run:
+            def resume(self):
+                """The checkpoint to resume from."""
+                return helper()
+            def step(self):
+                resume = 2  # a local of the same name
+                return resume
+        def main(resume=None):
+            r = Run()
+            "resume is mentioned in a sentence"
+            return [bar(True), r.step(), None if resume is None else "resumed"]
+    ''',
+}
+
+
+def test_pruned_branch_ends_its_block_and_sentences_keep_no_method():
+    tree = FakeTree(DEAD)
+    s = shake(tree, [("dd.entry", "main")], constants={"IN_SCRIPT": True})
+    src = s.source("dd.entry")
+    # ``if IN_SCRIPT or ...: return None`` is the whole function in a script
+    assert "helper" not in _kept(s, "dd.entry") and "return helper()" not in src
+    # a local, a parameter, a docstring and a sentence naming ``resume`` do not keep the method
+    assert "def step" in src and "def resume" not in src
+    want = _run(tree.sources, {"dd"}, [("dd.entry", "main")])
+    assert want == [[1, 2, None]]
+    shaken = {m: minify(s.source(m)) for m in s.modules()}
+    assert _run(shaken, {"dd"}, [("dd.entry", "main")]) == [[None, 2, None]]  # the script's branch

@@ -42,6 +42,7 @@ from golf_core.errors import GolfError, LegalityError
 from golf_core.eval.bpb import EvalResult
 from golf_core.eval.documents import Document, find_documents, order_ranks
 from golf_core.eval.windows import WindowSchedule
+from golf_core.scripted import IN_SCRIPT
 
 DEFAULT_BATCH_SEQS = 32
 
@@ -376,7 +377,7 @@ class EvalSession:
         if len(spans) > 1:
             event["spans"] = spans
         self.ledger.append(event)
-        if self.progress_desc:
+        if not IN_SCRIPT and self.progress_desc:  # no progress bars in an exported script
             self._tick(int(targets.size))
 
     def _tick(self, n: int) -> None:

@@ -3,9 +3,10 @@
 Modules (one concept each). ``runtime``, ``shipping`` and ``prepared`` ride along (tree-shaken)
 in every compact script; the others serve ``golf export`` only:
 
-* ``shake``       tree-shaking: the module-level definitions reached from an entry (``ast``);
-* ``compact``     the compact script a run counts: shaken, minified (python-minifier),
+* ``shake``       tree-shaking: the definitions (and methods) reached from an entry (``ast``);
+* ``compact``     the compact script a run counts: shaken, stripped of prose (``strip``), minified (python-minifier),
                   smaller of lzma/brotli + base85; and ``prepare_data.py``;
+* ``strip``       the prose a compact script drops (docstrings, descriptions, error English);
 * ``imports``     static import edges of a module (``ast``, nothing imported);
 * ``bundle``      which modules a run used, and their sources (the readable bundle);
 * ``script``      the readable bundle's text: whole sources + finder + recipe, optionally lzma+base85;

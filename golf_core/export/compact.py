@@ -2,10 +2,12 @@
 
 Only the definitions the run reaches (``golf_core.export.shake`` from the script's entry,
 ``runtime.main``, and the hook implementations of the active plugins), each module's kept
-code minified with python-minifier (docstrings, comments and annotations removed, locals
-renamed), the modules held in one dict and imported by a small finder ahead of anything
+code stripped of prose (``golf_core.export.strip``) and minified with python-minifier
+(docstrings, comments and annotations removed, locals renamed), the modules held in one dict and imported by a small finder ahead of anything
 installed, wrapped in the smaller of the two self-extractors the records use: lzma (raw
-LZMA2) + base85 or brotli + base85. Data preparation (the demo corpus, tokenizer training,
+LZMA2) or brotli, the compressed blob written as text of 7 bits per character (``pack7``: one
+UTF-8 byte per character but for 4 escaped digits, about 1.18 bytes per byte where the
+records' base85 takes 1.25). Data preparation (the demo corpus, tokenizer training,
 downloads: ``PREP_ENTRIES``) is replaced by a stub naming ``prepare_data.py``, the second
 script of an export folder, which carries it (``prepare_script``).
 """
@@ -23,9 +25,11 @@ from typing import Iterable, Optional, Sequence
 
 import brotli
 
+from .. import tomlio
 from .bundle import PluginRef, SourceTree
 from .script import literal
 from .shake import Shaker, Symbol, hook_roots, shake
+from .strip import strip_prose
 
 #: The entry of a training script, and of the data preparation script.
 TRAIN_ENTRY: Symbol = ("golf_core.export.runtime", "main")
@@ -39,11 +43,18 @@ PREP_ENTRIES: dict[Symbol, object] = {
     ("golf_core.data.build", "cached_dataset"): ("golf_core.export.prepared", "prepared_dataset"),
 }
 PREP_MESSAGE = "the dataset is not prepared: run `python prepare_data.py` first"
-#: Names whose value is known inside an exported script (their dead branches are dropped).
+#: Names whose value is known inside every exported script (``golf_core.scripted``; their
+#: dead branches are dropped).
 SCRIPT_CONSTANTS = {"IN_SCRIPT": True}
+
+
+def script_constants(recipe_toml: str) -> dict[str, bool]:
+    """The ``golf_core.scripted`` switches for a script of this resolved recipe."""
+    train = tomlio.loads(recipe_toml).get("train", {})
+    return {**SCRIPT_CONSTANTS, "SCRIPT_CHECKPOINTS": int(train.get("checkpoint_every", 0)) > 0}
 #: First line of each self-extractor.
-LZMA_PREFIX = "import lzma,base64\n"
-BROTLI_PREFIX = "import brotli,base64\n"
+LZMA_PREFIX = "import lzma\n"
+BROTLI_PREFIX = "import brotli\n"
 _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
 #: python-minifier settings: class attribute annotations stay (dataclasses and pydantic read
 #: them), asserts stay (they are checks), module-level names stay (other modules import them).
@@ -135,7 +146,7 @@ def exporter_hash() -> str:
     """Short sha256 of the code that writes compact scripts and of the minifier's version (a
     script depends on them as well as on the modules it carries)."""
     here = Path(__file__).parent
-    text = "".join((here / f).read_text("utf-8") for f in ("compact.py", "shake.py"))
+    text = "".join((here / f).read_text("utf-8") for f in ("compact.py", "shake.py", "strip.py"))
     return hashlib.sha256((text + md.version("python-minifier")).encode()).hexdigest()[:12]
 
 
@@ -145,12 +156,12 @@ def is_hook_name(name: str) -> bool:
 
 
 def shake_run(tree: SourceTree, plugins: Sequence[PluginRef], entry: Symbol = TRAIN_ENTRY,
-              stubs: Iterable[Symbol] = PREP_ENTRIES) -> Shaker:
-    """The reachability walk for a script: from ``entry`` and each plugin's hooks."""
+              stubs: Iterable[Symbol] = PREP_ENTRIES, recipe_toml: str = "") -> Shaker:
+    """The reachability walk for a script of ``recipe_toml``: from ``entry`` and each plugin's hooks."""
     roots = [r for p in plugins if tree.has(p.source_module) for r in hook_roots(tree, p.source_module, is_hook_name)]
     table = stubs if isinstance(stubs, dict) else dict.fromkeys(stubs)
     present = {s: v or PREP_MESSAGE for s, v in table.items() if tree.has(s[0])}
-    return shake(tree, [entry], roots=roots, constants=SCRIPT_CONSTANTS, stubs=present)
+    return shake(tree, [entry], roots=roots, constants=script_constants(recipe_toml), stubs=present)
 
 
 def compact_source(shaker: Shaker, recipe_toml: str, plugins: Sequence[PluginRef],
@@ -158,7 +169,7 @@ def compact_source(shaker: Shaker, recipe_toml: str, plugins: Sequence[PluginRef
     """The uncompressed compact script and its minified modules (deterministic)."""
     mods: dict[str, str] = {}
     for name in shaker.modules():
-        mods[name] = minify(shaker.source(name), shaker.private_names(name))
+        mods[name] = minify(strip_prose(shaker.source(name)), shaker.private_names(name))
     lines = [f"R={literal(recipe_toml)}", f"P={[(p.name, p.module, p.version) for p in plugins]!r}", "S={"]
     for name, code in mods.items():
         pkg = bool(shaker.tree.modules[name][2])
@@ -167,29 +178,60 @@ def compact_source(shaker: Shaker, recipe_toml: str, plugins: Sequence[PluginRef
     return "\n".join(lines) + "\n" + _FINDER.replace("{entry}", entry[1]), mods
 
 
+#: 7-bit digits that cannot stand for themselves inside a ``"""`` literal (NUL, CR, quote,
+#: backslash): written as the 2-byte character ``chr(256 + d)`` (``ord(c) & 127`` is ``d``).
+_ESCAPED = {0, 13, 34, 92}
+
+
+def pack7(blob: bytes) -> str:
+    """``blob`` as text of 7 bits per character: one UTF-8 byte each but for the 4 escaped
+    digits (about 1.18 bytes per byte; base85 takes 1.25)."""
+    k = -(-8 * len(blob) // 7)
+    bits = bin(int.from_bytes(blob, "big"))[2:].zfill(7 * k) if blob else ""
+    digits = (int(bits[i:i + 7], 2) for i in range(0, len(bits), 7))
+    return "".join(chr(256 + d) if d in _ESCAPED else chr(d) for d in digits)
+
+
+def unpack7(text: str, size: int) -> bytes:
+    """The inverse of :func:`pack7` (``size``: the blob's length); what a script runs."""
+    return int("".join(f"{ord(c) & 127:07b}" for c in text) or "0", 2).to_bytes(size, "big")
+
+
+def _wrap(module: str, call: str, blob: bytes) -> str:
+    return (f"import {module}\nexec({call}(int(''.join(f'{{ord(c)&127:07b}}'for c in\"\"\"{pack7(blob)}\"\"\"),2)"
+            f".to_bytes({len(blob)},'big'){_LZMA_TAIL if module == 'lzma' else ''}))\n")
+
+
+_LZMA_TAIL = ",format=lzma.FORMAT_RAW,filters=[{'id':lzma.FILTER_LZMA2}]"
+
+
 def wrap_lzma(source: str) -> str:
-    """The records' lzma (raw LZMA2) + base85 self-extractor."""
-    blob = base64.b85encode(lzma.compress(source.encode(), format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)).decode()
-    return (LZMA_PREFIX + f'exec(lzma.decompress(base64.b85decode("{blob}"),format=lzma.FORMAT_RAW,'
-            'filters=[{"id":lzma.FILTER_LZMA2}]))\n')
+    """The lzma (raw LZMA2, as the records) self-extractor, its blob as 7-bit text."""
+    return _wrap("lzma", "lzma.decompress", lzma.compress(source.encode(), format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS))
 
 
 def wrap_brotli(source: str) -> str:
-    """The brotli + base85 self-extractor."""
-    blob = base64.b85encode(brotli.compress(source.encode(), quality=11, lgwin=24)).decode()
-    return BROTLI_PREFIX + f'exec(brotli.decompress(base64.b85decode("{blob}")))\n'
+    """The brotli (quality 11) self-extractor, its blob as 7-bit text."""
+    return _wrap("brotli", "brotli.decompress", brotli.compress(source.encode(), quality=11, lgwin=24))
 
 
 def wrap_smallest(source: str) -> tuple[str, str]:
     """``(codec, script)``: the smaller self-extractor (lzma on a tie)."""
     a, b = wrap_lzma(source), wrap_brotli(source)
-    return ("brotli", b) if len(b) < len(a) else ("lzma", a)
+    return ("brotli", b) if len(b.encode()) < len(a.encode()) else ("lzma", a)
 
 
 def unwrap(script: str) -> str:
-    """The source inside a compact script (either wrapper), without running it."""
-    start = script.index('b85decode("') + len('b85decode("')
-    blob = base64.b85decode(script[start:script.index('"', start)])
+    """The source inside a self-extracting script (a compact one, or the readable bundle's
+    lzma+base85 one), without running it."""
+    if 'b85decode("' in script[:200]:
+        start = script.index('b85decode("') + len('b85decode("')
+        blob = base64.b85decode(script[start:script.index('"', start)])
+    else:
+        start = script.index('"""') + 3
+        end = script.index('"""', start)
+        size = int(script[end:].split(".to_bytes(", 1)[1].split(",", 1)[0])
+        blob = unpack7(script[start:end], size)
     if script.startswith(BROTLI_PREFIX):
         return brotli.decompress(blob).decode()
     return lzma.decompress(blob, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2}]).decode()
@@ -203,7 +245,7 @@ def is_compact(script: str) -> bool:
 def build_compact(tree: SourceTree, recipe_toml: str, plugins: Sequence[PluginRef],
                   entry: Symbol = TRAIN_ENTRY, stubs: Iterable[Symbol] = PREP_ENTRIES) -> CompactScript:
     """The compact script for a run with these plugins and this resolved recipe."""
-    shaker = shake_run(tree, plugins, entry, stubs)
+    shaker = shake_run(tree, plugins, entry, stubs, recipe_toml)
     src, mods = compact_source(shaker, recipe_toml, plugins, entry)
     codec, script = wrap_smallest(src)
     return CompactScript(script, src, mods, codec)

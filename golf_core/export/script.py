@@ -128,9 +128,9 @@ def build_script(modules: Iterable[ModuleSource], recipe_toml: str, plugins: Seq
 def is_compressed(script: str) -> bool:
     """True for a self-extracting script: :func:`build_script` with ``compress``, or a compact
     script (lzma or brotli, ``golf_core.export.compact``)."""
-    from .compact import BROTLI_PREFIX
+    from .compact import BROTLI_PREFIX, LZMA_PREFIX
 
-    return script.startswith((WRAPPER_PREFIX, BROTLI_PREFIX))
+    return script.startswith((WRAPPER_PREFIX, BROTLI_PREFIX, LZMA_PREFIX))
 
 
 def unwrap(script: str) -> str:

@@ -13,6 +13,14 @@ so they are kept with it. ``if TYPE_CHECKING:`` blocks never run and are dropped
 are the branches a ``constants`` name rules out (``if IN_SCRIPT:`` ...). Names only used in
 function annotations do not count (the minifier removes those annotations).
 
+Methods are shaken by name: a method of a kept class stays when the kept code may look it up
+by its name (an attribute ``x.name``, a string ``"name"``, a name its class body reads), when it is a dunder or a hook
+(``golf_*``), when a decorator other than ``property``/``staticmethod``/``classmethod`` wraps
+it, or when a library base class may call it (a name of ``torch.nn.Module``,
+``torch.optim.Optimizer``, ``torch.autograd.Function``, ``pydantic.BaseModel``, every
+``torch.nn`` class, ``pluggy.PluginManager``, ...:
+``library_method_names``). The others are never called, so they are dropped.
+
 ``stubs`` replace a definition by a function that raises (a message) or by another
 definition (a ``(module, name)``), so that what lies behind it (data preparation) stays out
 of the script.
@@ -37,7 +45,8 @@ def _is_type_checking(test: ast.expr) -> bool:
 
 class _Prune(ast.NodeTransformer):
     """Drops ``if TYPE_CHECKING:`` blocks and the dead branch of ``if NAME:`` / ``if not NAME:``
-    for names of known value."""
+    for names of known value, and the statements after a ``return``/``raise``/``continue``/
+    ``break`` of the same block (a kept branch may end in one)."""
 
     def __init__(self, constants: Mapping[str, bool]) -> None:
         self.constants = constants
@@ -70,6 +79,17 @@ class _Prune(ast.NodeTransformer):
             out.extend(r if isinstance(r, list) else [r] if r is not None else [])
         return out or None
 
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        super().generic_visit(node)
+        for name in ("body", "orelse", "finalbody"):
+            stmts = getattr(node, name, None)
+            if isinstance(stmts, list) and stmts and isinstance(stmts[0], ast.stmt):
+                for i, stmt in enumerate(stmts):
+                    if isinstance(stmt, (ast.Return, ast.Raise, ast.Continue, ast.Break)):
+                        del stmts[i + 1:]  # unreachable once a pruned branch ends in one
+                        break
+        return node
+
     def visit_IfExp(self, node: ast.IfExp):
         v = self._value(node.test)
         if v is None:
@@ -100,6 +120,73 @@ def _bound_names(stmt: ast.stmt) -> set[str]:
         for n in ast.walk(t):
             if isinstance(n, ast.Name):
                 out.add(n.id)
+    return out
+
+
+#: Decorators that leave a method reachable only by its name.
+_PLAIN_DECORATORS = {"property", "staticmethod", "classmethod", "cached_property", "setter", "getter", "deleter"}
+_LIBRARY_METHODS: Optional[frozenset] = None
+
+
+def library_method_names() -> frozenset:
+    """Method names that a library base class may call on a subclass (kept by the shaker)."""
+    global _LIBRARY_METHODS
+    if _LIBRARY_METHODS is None:
+        import collections.abc
+        import contextlib
+        import importlib.abc
+        import io
+        import json
+        import logging
+        import threading
+
+        import pluggy
+        import pydantic
+        import torch
+
+        bases = [object, dict, list, Exception, threading.Thread, logging.Handler, logging.Formatter, io.IOBase,
+                 json.JSONEncoder, importlib.abc.MetaPathFinder, importlib.abc.InspectLoader,
+                 contextlib.AbstractContextManager, collections.abc.MutableMapping, collections.abc.Iterator,
+                 torch.nn.Module, torch.optim.Optimizer, torch.autograd.Function, torch.utils.data.Dataset,
+                 torch.utils.data.IterableDataset, pydantic.BaseModel, pluggy.PluginManager,
+                 *(c for c in vars(torch.nn).values() if isinstance(c, type))]
+        _LIBRARY_METHODS = frozenset(n for b in bases for n in dir(b))
+    return _LIBRARY_METHODS
+
+
+def _decorator_name(d: ast.expr) -> str:
+    d = d.func if isinstance(d, ast.Call) else d
+    return d.attr if isinstance(d, ast.Attribute) else d.id if isinstance(d, ast.Name) else ""
+
+
+def _shakeable_method(stmt: ast.stmt) -> bool:
+    """True for a method that is reached only through its name."""
+    if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    n = stmt.name
+    if (n.startswith("__") and n.endswith("__")) or n.startswith("golf_") or n in library_method_names():
+        return False
+    return all(_decorator_name(d) in _PLAIN_DECORATORS for d in stmt.decorator_list)
+
+
+def _names_read(stmt: ast.AST) -> set[str]:
+    """The names ``stmt`` may look a method up by: attributes (``x.name``), strings that are
+    a name or a dotted path (``getattr(x, "name")``; not docstrings or sentences), and the
+    names a class body itself reads (``y = property(name)``)."""
+    out: set[str] = set()
+    docs = {id(b[0].value) for b in (getattr(n, "body", None) for n in ast.walk(stmt))
+            if isinstance(b, list) and b and isinstance(b[0], ast.Expr) and isinstance(b[0].value, ast.Constant)}
+    for n in ast.walk(stmt):
+        if isinstance(n, ast.Attribute):
+            out.add(n.attr)
+        elif isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs:
+            parts = n.value.split(".")
+            if all(p.isidentifier() for p in parts):
+                out.update(parts)
+    if isinstance(stmt, ast.ClassDef):
+        for child in stmt.body:
+            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                out |= {n.id for n in ast.walk(child) if isinstance(n, ast.Name)}
     return out
 
 
@@ -153,6 +240,10 @@ class Shaker:
         self._current: Optional[tuple[str, int]] = None
         #: For each kept unit, the unit that first reached it (None: an entry or root).
         self.reached_from: dict[tuple[str, int], Optional[tuple[str, int]]] = {}
+        #: Identifiers the kept code reads; methods of kept classes waiting for their name.
+        self.names_read: set[str] = set()
+        self._pending: dict[str, list[tuple[str, ast.stmt]]] = {}
+        self._live_methods: set[int] = set()  # id() of the method nodes kept
 
     # -- parsing ---------------------------------------------------------------------------
     def _is_package(self, name: str) -> bool:
@@ -285,9 +376,37 @@ class Shaker:
                     if module in self.whole:
                         self.reach_whole(b.module)
                 continue
-            self._walk_stmt(module, unit.stmt)
+            stmt = unit.stmt
+            if isinstance(stmt, ast.ClassDef):
+                stmt = copy.copy(stmt)
+                stmt.body = []
+                for child in unit.stmt.body:
+                    if _shakeable_method(child) and child.name not in self.names_read:
+                        self._pending.setdefault(child.name, []).append((module, child))
+                    else:
+                        self._live_methods.add(id(child))
+                        stmt.body.append(child)
+            self._walk_stmt(module, stmt)
+
+    def _read(self, names: set[str]) -> None:
+        """Record identifiers the kept code reads; walk the methods they name."""
+        new = names - self.names_read
+        self.names_read |= new
+        for n in new:
+            for module, method in self._pending.pop(n, ()):
+                self._live_methods.add(id(method))
+                self._walk_stmt(module, method)
+
+    def _live(self, stmt: ast.stmt) -> ast.stmt:
+        """``stmt`` without the methods nothing calls."""
+        if not isinstance(stmt, ast.ClassDef):
+            return stmt
+        out = copy.copy(stmt)
+        out.body = [c for c in stmt.body if not _shakeable_method(c) or id(c) in self._live_methods] or [ast.Pass()]
+        return out
 
     def _walk_stmt(self, module: str, stmt: ast.stmt) -> None:
+        self._read(_names_read(stmt))
         pm = self.module(module)
         local_imports = _local_bindings(self, module, stmt)
         for node, parent in _references(stmt):
@@ -374,7 +493,8 @@ class Shaker:
     def unit_sources(self, module: str) -> list[tuple[str, str]]:
         """``(name, source)`` of each kept unit of ``module`` (for size reports)."""
         pm = self.module(module)
-        return [(self.label((module, i)), ast.unparse(pm.units[i].stmt)) for i in sorted(self.kept.get(module, ()))]
+        return [(self.label((module, i)), ast.unparse(self._live(pm.units[i].stmt)))
+                for i in sorted(self.kept.get(module, ()))]
 
     # -- output ----------------------------------------------------------------------------
     def modules(self) -> list[str]:
@@ -393,7 +513,7 @@ class Shaker:
             if u.alias is not None and body and last_origin is u.origin:
                 body[-1].names.append(u.alias)
                 continue
-            stmt = u.stmt
+            stmt = self._live(u.stmt)
             if u.alias is not None:
                 stmt = copy.copy(stmt)
                 stmt.names = [u.alias]

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from ..scripted import IN_SCRIPT
 from .bundle import PluginRef, collect_sources, missing_roots, modules_used, plugin_refs, tree_for
 from .script import build_script
 
-#: True inside an exported script (the export drops the branches this rules out).
-IN_SCRIPT = False
 #: Version of the ``code`` record in ``result.json``.
 CODE_RECORD_VERSION = 2
 

@@ -40,6 +40,7 @@ from torch import nn
 
 from ..config import TrainSection
 from ..errors import GolfError, RecipeError
+from ..scripted import IN_SCRIPT, SCRIPT_CHECKPOINTS
 from . import distributed as D
 from .checkpoint import load_checkpoint, save_checkpoint
 from .clock import TrainClock
@@ -267,12 +268,16 @@ def train(
     """
     run = _Training(model, ctx, optimizers, evaluate, checkpoint_dir, keep_checkpoints)
     run.compile_warmup()
-    plugin_states, rng_state = run.resume(resume_from) if resume_from is not None else ({}, None)
+    plugin_states: dict[str, Any] = {}
+    rng_state: Optional[dict[str, Any]] = None
+    if not IN_SCRIPT and resume_from is not None:  # an exported script never resumes
+        plugin_states, rng_state = run.resume(resume_from)
     ctx.plugins.observe("golf_on_train_start", model=model, ctx=ctx)
-    if plugin_states:
-        _restore_plugins(ctx, plugin_states)
-    if rng_state is not None:
-        restore_rng_state(rng_state)
+    if not IN_SCRIPT:
+        if plugin_states:
+            _restore_plugins(ctx, plugin_states)
+        if rng_state is not None:
+            restore_rng_state(rng_state)
     with _progress_bar(ctx, progress, run.t.iterations - run.step) as bar:
         run.timed_loop(bar)
     result = run.finish()
@@ -282,8 +287,9 @@ def train(
 
 @contextlib.contextmanager
 def _progress_bar(ctx: Any, enabled: bool, steps: int) -> Iterator[Any]:
-    """A progress bar on the main rank (log lines printed above it), else ``None``."""
-    if not (enabled and ctx.rank == 0):
+    """A progress bar on the main rank (log lines printed above it), else ``None`` (always in
+    an exported script)."""
+    if IN_SCRIPT or not (enabled and ctx.rank == 0):
         yield None
         return
     from ..progress import Progress
@@ -357,6 +363,8 @@ class _Training:
     def _checkpoint_root(self, checkpoint_dir: Optional[Any]) -> Optional[Path]:
         if self.t.checkpoint_every <= 0:
             return None
+        if not SCRIPT_CHECKPOINTS:
+            raise SystemExit("[train] checkpoint_every: this script was exported from a run without checkpoints")
         if checkpoint_dir is not None:
             return Path(checkpoint_dir)
         if self.ctx.out_dir is not None:
@@ -500,7 +508,7 @@ class _Training:
                 if bar is not None:
                     r = self.result
                     bar.update(1, info=f"loss {r.train_loss:.4f}" if r.train_loss is not None else "")
-                if self.ckpt_root is not None and self.step % t.checkpoint_every == 0:
+                if SCRIPT_CHECKPOINTS and self.ckpt_root is not None and self.step % t.checkpoint_every == 0:
                     with clock.paused():
                         self.checkpoint()
         finally:
