@@ -100,7 +100,7 @@ Quantization and artifacts
     ``enable_triton_mlp``    register its Triton kernel on CUDA after the probe; returns the decision
 """
 from .context import RunContext
-from .data.documents import DocumentMask, bos_positions, cu_seqlens_for
+from .model.documents import DocumentMask, bos_positions, cu_seqlens_for
 from .data.loaders import read_window, shard_tokens
 from .data.shards import num_tokens as shard_num_tokens
 from .errors import ArtifactError, DataError, GolfError, PluginError, RecipeError

@@ -164,7 +164,7 @@ def test_gpu_eval_tiny(tmp_path, demo_data):
     assert r["env"]["device"]["type"] == "cpu" and r["env"]["torch"] and r["env"]["date"]
     assert r["model"]["attention_backend"] == "sdpa" and r["model"]["looping_active"] is True
     rows = {x["mode"]: x for x in r["rows"]}
-    assert list(rows) == ["non-overlapping", "sliding", "slot", "causal-slot", "score-first-ttt"]
+    assert list(rows) == ["non-overlapping", "sliding", "slot", "causal-slot", "score-first-ttt", "lora-ttt"]
     assert rows["non-overlapping"]["stride"] == 128 and rows["sliding"]["stride"] == 64
     assert rows["non-overlapping"]["targets"] == 512 and rows["sliding"]["targets"] == 256
     for x in rows.values():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from golf_core.data.documents import (DocumentMask, bos_positions, cu_seqlens_for, max_segment_len,
+from golf_core.model.documents import (DocumentMask, bos_positions, cu_seqlens_for, max_segment_len,
                                       segment_ids, segment_starts)
 from golf_core.model import GPT, GPTConfig
 from golf_core.model.attention import document_attention

@@ -16,7 +16,7 @@ Every backend takes ``q [B, T, H, D]``, ``k, v [B, T, Hkv, D]`` (``H % Hkv == 0`
 
 ``document_attention`` is the same attention restricted to segments (documents, PR #1530):
 position ``i`` attends to ``j`` only when ``j <= i`` and both lie in the same segment of
-``cu_seqlens`` (``golf_core.data.documents``). FA3 (and FA2) run ``flash_attn_varlen_func`` on the
+``cu_seqlens`` (``golf_core.model.documents``). FA3 (and FA2) run ``flash_attn_varlen_func`` on the
 flattened ``[B*T, H, D]`` tokens; the other backends run SDPA with the equivalent dense mask
 ``[B, 1, T, T]`` (exact, but quadratic in ``T``: meant for CPU and for rows of a few thousand
 tokens).
@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from golf_core.data.documents import segment_ids  # the exported script ships it in every run
+from golf_core.model.documents import segment_ids  # the exported script ships it in every run
 from golf_core.errors import RecipeError
 
 BACKENDS = ("flash3", "flash2", "sdpa")

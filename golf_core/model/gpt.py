@@ -40,8 +40,8 @@ from golf_core.model.self_attention import CausalSelfAttention
 from golf_core.model.skips import Skips
 from golf_core.model.trunk import Trunk
 
-if TYPE_CHECKING:  # only runs that mask documents import golf_core.data.documents
-    from golf_core.data.documents import DocumentMask
+if TYPE_CHECKING:
+    from golf_core.model.documents import DocumentMask
 
 
 class GPT(nn.Module):

@@ -59,7 +59,7 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x: Tensor, cu_seqlens: Optional[Tensor] = None, max_seqlen: int = 0) -> Tensor:
         """Attend over ``x [B, T, dim]`` causally; returns ``[B, T, dim]``. With ``cu_seqlens``
-        (segments over the flattened ``B*T`` positions, ``golf_core.data.documents``) attention
+        (segments over the flattened ``B*T`` positions, ``golf_core.model.documents``) attention
         stays inside each segment; ``max_seqlen`` bounds a segment's length."""
         B, T, dim = x.shape
         q_raw = self.c_q(x)
