@@ -110,12 +110,19 @@ def run_gptq(model: nn.Module, ctx: Any, opts: GPTQOptions, transform: Optional[
     quantizer = GPTQModelQuantizer(state, hessians, config_from(opts), transform, device=ctx.device)
     fit_info = None
     k = opts.clip_sigmas
+
+    def quantize(kk: float):
+        # what the artifact holds at clip_sigmas kk: the fit's probes serialize exactly this
+        q = quantizer.quantize(kk)
+        q.meta.setdefault("gptq", {}).update({"calibration": opts.calibration})
+        return q
+
     if opts.fit:
         code = ctx.services.code_bytes()  # the train_gpt.py that `golf export` writes for this run
         cap = ctx.recipe.artifact.cap_bytes
 
         def artifact_bytes(kk: float) -> int:
-            codec, blob = ctx.services.compress(serialize_quantized(quantizer.quantize(kk)))
+            codec, blob = ctx.services.compress(serialize_quantized(quantize(kk)))
             return code + len(blob) + ctx.services.artifact_overhead(codec)
 
         res = fit_clip_sigmas(artifact_bytes, cap, opts.clip_sigmas, tol=opts.fit_tolerance,
@@ -126,7 +133,7 @@ def run_gptq(model: nn.Module, ctx: Any, opts: GPTQOptions, transform: Optional[
                      f"probes:{len(res.probes)} converged:{res.converged}")
         if not res.converged:
             ctx.log.info(f"WARNING: {label} fit did not land within {opts.fit_tolerance:.2%} under the cap")
-    qm = quantizer.quantize(k)
+    qm = quantize(k)
     t_q = time.perf_counter() - t1
     summary: dict[str, Any] = {
         "calibration": opts.calibration, "calibration_batches": len(batches), "calibration_tokens": n_tokens,
@@ -138,7 +145,6 @@ def run_gptq(model: nn.Module, ctx: Any, opts: GPTQOptions, transform: Optional[
     }
     if transform is not None:
         summary["rotation"] = {"kind": opts.rotation, "seed": opts.rotation_seed}
-    qm.meta.setdefault("gptq", {}).update({"calibration": opts.calibration})
     if opts.report and ctx.is_main:
         decoded = dequantize(qm, decoders=decoders)
         herr = hessian_errors(decoded, state, hessians)
