@@ -42,6 +42,9 @@ def test_pr1855_runs_its_nine_hyperparameter_stack_as_far_as_golf_has_it():
     assert {"polar-express", "pergroup"} <= set(r.plugins) and "muon-wd-taper" not in r.plugins
     g = r.options["gptq"]
     assert (g["mlp_clip_sigmas"], g["attn_clip_sigmas"], g["gate_int8"], g["lqer_top_k"], g["lqer_rank"]) == (11.5, 13.0, True, 3, 4)
+    t = r.options["lora-ttt"]  # items 5-7 and 9 of #1855's stack, over #1787's refinements
+    assert (t["beta2"], t["weight_decay"], t["rank"], t["prefix_docs"]) == (0.99, 0.5, 80, 2500)
+    assert (t["alpha"], t["warm_start_a"], t["num_phases"], t["chunk_size"]) == (144.0, True, 3, 48)
     # what pr1851 ran instead, one value per item of #1855's stack golf has
     b = load_recipe("pr1851")
     assert (b.train.warmdown_frac, b.train.beta2, b.options["gptq"]["embed_clip_sigmas"]) == (0.75, 0.95, 15.0)
