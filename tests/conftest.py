@@ -52,3 +52,23 @@ def caseops_demo_data():
     from golf_core.data.paths import resolve_data
 
     return resolve_data(DataSection(source="demo", vocab_size=1024, variant="caseops"), build_missing=True)
+
+
+@pytest.fixture
+def triton_interpreted():
+    """Run a snippet of Triton kernel checks on CPU through Triton's interpreter: a fresh Python
+    with ``TRITON_INTERPRET=1`` (Triton reads it at import), which must print ``ok`` last.
+    Skips where Triton is not installed."""
+    try:
+        import triton  # noqa: F401
+    except Exception:  # ImportError, or a broken install raising at import time
+        pytest.skip("triton is not installed (pip install triton to run its CPU interpreter)")
+    import subprocess
+    import sys
+
+    def run(code: str) -> None:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env={**os.environ, "TRITON_INTERPRET": "1"}, timeout=300)
+        assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+
+    return run
