@@ -94,12 +94,15 @@ def make_bank(model: nn.Module, bsz: int, cfg: LoRATTTConfig, device: torch.devi
 
 
 def make_optimizer(bank: LoRABank, cfg: LoRATTTConfig) -> torch.optim.Optimizer:
-    """#1530 ``_build_opt``: AdamW(lr, betas (beta1, beta2), eps, wd) or SGD(lr, momentum beta1, wd)."""
+    """#1530 ``_build_opt``: AdamW(lr, betas (beta1, beta2), eps, wd) or SGD(lr, momentum beta1, wd).
+    AdamW is the fused kernel, as the record's, on CUDA and CPU (the foreach kernel rounds
+    differently: up to 4.8e-7 in per-target NLL after the first update, bench/parity.md)."""
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(bank.parameters(), lr=cfg.lr, momentum=cfg.beta1, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
+        fused = next(bank.parameters()).device.type in ("cuda", "cpu")
         return torch.optim.AdamW(bank.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps,
-                                 weight_decay=cfg.weight_decay)
+                                 weight_decay=cfg.weight_decay, fused=fused or None)
     raise GolfError(f"lora-ttt: unknown optimizer {cfg.optimizer!r} (adamw or sgd)")
 
 
