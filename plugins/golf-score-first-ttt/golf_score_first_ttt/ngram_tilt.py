@@ -251,28 +251,51 @@ def tilt_rows(rows: torch.Tensor, hints: torch.Tensor, betas: torch.Tensor) -> t
 
 
 class StreamTilt:
-    """The tilt over a session's scored rows, in stream order on one rank.
+    """The tilt over a session's scored rows, in stream order.
 
     ``apply(batch, rows)``: rows ``[n_scored, V]`` in ``score_mask`` order whose targets must be
-    the next ones of the stream; the mixer reads each scored position's *input* token (the
-    prefix), so nothing is read of a target before it is scored.
+    contiguous and after every target this tilt saw before; the mixer reads each scored
+    position's *input* token (the prefix), so nothing is read of a target before it is scored.
+    On several ranks each rank scores its own share of every chunk: before a share, the tilt
+    reads the input tokens of the targets in between (scored by other ranks; the prefix of this
+    rank's next target) as context from ``session`` (``span_batch`` scoring nothing) and lets
+    the mixer learn them, so every rank's mixer is in the state of the one-rank run and gives
+    the same hints. Each rank then reads the whole prefix, as one rank would (no speed-up).
     """
 
-    def __init__(self, mixer: NgramMixer):
+    #: Tokens of context read per ``span_batch`` while catching up.
+    CATCH_UP_TOKENS = 1 << 16
+
+    def __init__(self, mixer: NgramMixer, session=None):
         self.mixer = mixer
+        self.session = session
         self.next_target = 0
         self.hinted = 0
+
+    def catch_up(self, target: int) -> None:
+        """Learn the input tokens of targets ``[next_target, target)`` from the session's stream
+        (context only: nothing scored, no target of ``target`` on read)."""
+        if self.session is None:
+            raise GolfError(f"n-gram tilt: scored targets must follow the stream; expected {self.next_target}.., "
+                            f"got {target}.. (a tilt without the session cannot read the prefix in between)")
+        for lo in range(self.next_target, target, self.CATCH_UP_TOKENS):
+            n = min(self.CATCH_UP_TOKENS, target - lo)
+            ctx = self.session.span_batch([lo], [n], [lo + n], [lo + n]).x[0, :n].cpu().numpy()
+            self.mixer.hints(ctx)
+        self.next_target = target
 
     def apply(self, batch, rows: torch.Tensor) -> torch.Tensor:
         """The tilted rows of ``batch`` (see the class docstring)."""
         targets = batch.scored_targets
         if targets.size == 0:
             return rows
+        first = int(targets[0])
+        if first < self.next_target or not np.array_equal(targets, np.arange(first, first + targets.size)):
+            raise GolfError(f"n-gram tilt: a batch's scored targets must be contiguous and follow those scored "
+                            f"before (next {self.next_target}); got {first}..{int(targets[-1])}")
+        if first > self.next_target:
+            self.catch_up(first)
         inputs = batch.x[batch.score_mask].cpu().numpy()
-        expect = np.arange(self.next_target, self.next_target + targets.size)
-        if not np.array_equal(targets, expect):
-            raise GolfError(f"n-gram tilt: scored targets must follow the stream on one rank; expected "
-                            f"{self.next_target}.., got {int(targets[0])}..")
         h, b = self.mixer.hints(inputs)
         self.next_target += int(targets.size)
         self.hinted += int((h >= 0).sum())

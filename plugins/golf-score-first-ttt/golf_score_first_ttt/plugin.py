@@ -73,25 +73,23 @@ def config_of(opts: ScoreFirstTTTOptions) -> TTTConfig:
                      adamw_wd=opts.adamw_wd, hash_embed_size=opts.hash_embed_size)
 
 
-def tilt_of(opts: ScoreFirstTTTOptions, ctx: Any) -> Optional[StreamTilt]:
-    """The n-gram tilt of the options over ``ctx.luts`` (None when off); one rank only."""
+def tilt_of(opts: ScoreFirstTTTOptions, ctx: Any, session: Any = None) -> Optional[StreamTilt]:
+    """The n-gram tilt of the options over ``ctx.luts`` (None when off); on several ranks it reads
+    the prefix between its shares from ``session`` (``StreamTilt``)."""
     if not opts.ngram_tilt:
         return None
-    if ctx.world_size > 1:
-        raise GolfError("score-first-ttt: ngram_tilt streams the whole validation prefix on one rank; "
-                        f"evaluate with one process (world size is {ctx.world_size})")
     cfg = TiltConfig(base_beta=opts.ngram_base_beta, agree_bonus=opts.ngram_agree_bonus,
                      within_threshold=opts.ngram_within_threshold, within_beta=opts.ngram_within_beta,
                      word_threshold=opts.ngram_word_threshold, word_beta=opts.ngram_word_beta,
                      order_stride=opts.ngram_order_stride)
-    return StreamTilt(NgramMixer(ctx.luts.has_leading_space, ctx.luts.is_boundary, cfg))
+    return StreamTilt(NgramMixer(ctx.luts.has_leading_space, ctx.luts.is_boundary, cfg), session)
 
 
 @hookimpl
 def golf_eval_adapt(model: Any, session: Any, ctx: Any, opts: ScoreFirstTTTOptions) -> Any:
     """Score the validation stream chunk by chunk, training on each chunk after scoring it."""
     t0 = time.time()
-    tilt = tilt_of(opts, ctx)
+    tilt = tilt_of(opts, ctx, session)
     stats = score_first_ttt(model, session, config_of(opts), autocast=ctx.autocast, device=ctx.device, log=ctx.log.info,
                             tilt=tilt)
     for entry in stats.log:

@@ -1,5 +1,5 @@
 """Shared by the tests of score-first-ttt: a tiny float64 GPT, a random stream, byte tables,
-and the brute-force float64 reference of chunked score-first TTT."""
+the brute-force float64 reference of chunked score-first TTT, and a tilted scoring run."""
 from __future__ import annotations
 
 import copy
@@ -93,3 +93,16 @@ def records_steps(ref, toks, cfg, opt):
                 ref(x[b:b + cfg.batch_seqs], y[b:b + cfg.batch_seqs]).backward()
                 torch.nn.utils.clip_grad_norm_(list(ref.parameters()), cfg.grad_clip)
                 opt.step()
+
+
+def tilted_scores(chunk_tokens: int = 64):
+    """score-first-ttt without updates and with the n-gram tilt over a 401-token stream of
+    repeats (the tilt hints often), on this process's rank; returns ``(session, tilt)``."""
+    from golf_core.eval import EvalSession
+    from golf_score_first_ttt import NgramMixer, StreamTilt, TTTConfig, score_first_ttt
+    lz = luts()
+    toks = torch.from_numpy(np.array(([5, 9, 11, 2, 30, 17, 8, 4, 21, 13, 7, 5, 9, 11, 3] * 30)[:401]))
+    sess = EvalSession(toks, lz, SEQ, STRIDE)
+    tilt = StreamTilt(NgramMixer(lz.has_leading_space, lz.is_boundary), sess)
+    score_first_ttt(tiny_gpt(), sess, TTTConfig(chunk_tokens=chunk_tokens, epochs=0), tilt=tilt)
+    return sess, tilt

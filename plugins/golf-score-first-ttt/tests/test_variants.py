@@ -3,7 +3,11 @@ hand-written float64 reference, and the causal n-gram tilt (#1514) against its c
 from __future__ import annotations
 
 import copy
+import json
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -15,7 +19,7 @@ from golf_core.eval import EvalSession
 from golf_score_first_ttt import NgramMixer, StreamTilt, TiltConfig, TTTConfig, score_first_ttt, tilt_rows
 from golf_score_first_ttt import plugin
 
-from sfttt_reference import SEQ, STRIDE, VOCAB, luts, records_steps, reference, stream, tiny_gpt
+from sfttt_reference import SEQ, STRIDE, VOCAB, luts, records_steps, reference, stream, tilted_scores, tiny_gpt
 
 
 class RefHash(nn.Module):
@@ -144,10 +148,58 @@ def test_session_scores_the_records_tilted_nll():
     assert (sess.nll[~has] == base.nll[~has]).all()
 
 
-def test_tilt_refuses_several_ranks():
-    class Ctx:
-        world_size = 2
-        luts = luts()
-    with pytest.raises(GolfError, match="one rank"):
-        plugin.tilt_of(plugin.ScoreFirstTTTOptions(ngram_tilt=True), Ctx)
-    assert plugin.tilt_of(plugin.ScoreFirstTTTOptions(), Ctx) is None
+def test_tilt_without_the_session_refuses_a_gap_and_with_it_catches_up():
+    """A share that starts after targets this tilt did not see: without the session it cannot
+    read the prefix in between (error); with it, the hints are the one-rank run's."""
+    lz, toks = luts(), torch.from_numpy(np.array(([5, 9, 11, 2, 30, 17, 8, 4, 21, 13] * 12)[:101]))
+    sess = EvalSession(toks, lz, SEQ, STRIDE)
+    late = sess.span_batch([40], [SEQ], [48], [56])
+    with pytest.raises(GolfError, match="cannot read the prefix"):
+        StreamTilt(NgramMixer(lz.has_leading_space, lz.is_boundary)).apply(late, torch.zeros(8, VOCAB))
+    tilt = StreamTilt(NgramMixer(lz.has_leading_space, lz.is_boundary), sess)
+    z = tilt.apply(late, torch.zeros(8, VOCAB, dtype=torch.float64))
+    h, beta = NgramMixer(lz.has_leading_space, lz.is_boundary).hints(toks[:56].numpy())
+    want = tilt_rows(torch.zeros(8, VOCAB, dtype=torch.float64), torch.from_numpy(h[48:]), torch.from_numpy(beta[48:]))
+    assert (h[48:] >= 0).sum() > 3 and torch.equal(z, want) and tilt.next_target == 56
+    assert sess.coverage[:56].sum() == 0      # catching up scores nothing
+    with pytest.raises(GolfError, match="contiguous"):
+        tilt.apply(sess.span_batch([0], [SEQ], [8], [16]), torch.zeros(8, VOCAB))
+    assert plugin.tilt_of(plugin.ScoreFirstTTTOptions(), type("Ctx", (), {"luts": lz})) is None
+
+
+_TWO_RANKS = """
+import json, os, sys
+import numpy as np, torch, torch.distributed as dist
+sys.path.insert(0, os.environ["TEST_DIR"])
+from sfttt_reference import tilted_scores
+dist.init_process_group("gloo", init_method="file://" + os.environ["INIT_FILE"], rank=int(os.environ["RANK"]), world_size=2)
+sess, tilt = tilted_scores()
+res = sess.result()
+mine = np.nonzero(sess.coverage)[0]
+print(json.dumps({"targets": mine.tolist(), "nll": sess.nll[mine].tolist(), "hinted": tilt.hinted,
+                  "val_bpb": res.val_bpb, "val_loss": res.val_loss}))
+dist.destroy_process_group()
+"""
+
+
+def test_tilt_on_two_ranks_gives_the_one_rank_hints_and_scores(tmp_path):
+    """2 gloo processes, each scoring half of every chunk: per-target NLL (so hints and betas),
+    the hinted count and the BPB equal the one-rank run's exactly."""
+    script = tmp_path / "two_ranks.py"
+    script.write_text(_TWO_RANKS)
+    env = dict(os.environ, TEST_DIR=os.path.dirname(__file__), INIT_FILE=str(tmp_path / "init"),
+               PYTHONPATH=os.pathsep.join([os.getcwd()] + sys.path), OMP_NUM_THREADS="1")
+    procs = [subprocess.Popen([sys.executable, str(script)], env=dict(env, RANK=str(r)), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for r in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs[0][1][-2000:] + outs[1][1][-2000:]
+    got = [json.loads(o[0].strip().splitlines()[-1]) for o in outs]
+    one, tilt = tilted_scores()
+    ref = one.result()
+    t0, t1 = got[0]["targets"], got[1]["targets"]
+    assert t0 and t1 and not set(t0) & set(t1) and sorted(t0 + t1) == list(range(400))
+    assert max(t0[-1], t1[-1]) > 64 and t0[0] == 0 and t1[0] > 0    # rank 1 starts late in each chunk
+    for g in got:
+        assert np.array_equal(np.array(g["nll"]), one.nll[g["targets"]])
+        assert g["val_bpb"] == pytest.approx(ref.val_bpb, rel=1e-12) and g["val_loss"] == pytest.approx(ref.val_loss, rel=1e-12)
+    assert got[0]["hinted"] + got[1]["hinted"] == tilt.hinted > 50
