@@ -11,8 +11,9 @@ tuple, for :class:`~golf_core.train.optim.OptimizerSet`.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
+import torch
 from torch import nn
 
 #: (bank, golf's per-layer module suffixes in bank order): ``qo`` holds every layer's Q, then every layer's out.
@@ -43,3 +44,22 @@ def bank_clip_order(model: nn.Module, banks_first: bool = False) -> list[Any]:
     if banks_first:
         return [*banks, *skips, *modules, *blocks]
     return [*skips, *banks, *modules, *blocks]
+
+
+def clip_banked_(order: list[Any], max_norm: float, extra: Optional[list[Any]] = None) -> torch.Tensor:
+    """Clip the gradients of ``order`` (``bank_clip_order``'s list; then ``extra``, plain
+    parameters) to total norm ``max_norm`` with the record's arithmetic: one norm per bank (its
+    members' gradients concatenated, as the record's 3-D bank holds them), one per other tensor,
+    in that order, then ``torch.nn.utils.clip_grads_with_norm_``. Returns the total norm."""
+    extra = list(extra or [])
+    params = [q for e in order for q in (e if isinstance(e, tuple) else (e,))] + extra
+    grads = []
+    for e in list(order) + extra:
+        if isinstance(e, tuple):
+            if any(q.grad is not None for q in e):
+                grads.append(torch.cat([(q.grad if q.grad is not None else torch.zeros_like(q)).reshape(-1) for q in e]))
+        elif e.grad is not None:
+            grads.append(e.grad)
+    total = torch.nn.utils.get_total_norm(grads, 2.0)
+    torch.nn.utils.clip_grads_with_norm_(params, max_norm, total)
+    return total

@@ -31,7 +31,7 @@ from torch import nn
 from ..config import TrainSection
 from ..errors import GolfError
 from ..model.params import CONTROL_TENSOR_PATTERNS as _MODEL_CONTROL_PATTERNS
-from .banks import bank_clip_order
+from .banks import bank_clip_order, clip_banked_
 from .muon import Muon
 
 #: The control-tensor name patterns (pg_core.md §4.2; plugins add theirs on the model): kept in fp32,
@@ -186,16 +186,8 @@ class OptimizerSet:
         if not any(isinstance(e, tuple) for e in self.clip_order):
             return torch.nn.utils.clip_grad_norm_(self.clip_params(), self.grad_clip_norm)
         params = self.clip_params()
-        grads = []
-        for e in self.clip_order + params[sum(len(e) if isinstance(e, tuple) else 1 for e in self.clip_order):]:
-            if isinstance(e, tuple):
-                if any(q.grad is not None for q in e):
-                    grads.append(torch.cat([(q.grad if q.grad is not None else torch.zeros_like(q)).reshape(-1) for q in e]))
-            elif e.grad is not None:
-                grads.append(e.grad)
-        total = torch.nn.utils.get_total_norm(grads, 2.0)
-        torch.nn.utils.clip_grads_with_norm_(params, self.grad_clip_norm, total)
-        return total
+        rest = params[sum(len(e) if isinstance(e, tuple) else 1 for e in self.clip_order):]
+        return clip_banked_(self.clip_order, self.grad_clip_norm, rest)
 
     def step(self) -> None:
         """Step every optimizer, in order."""

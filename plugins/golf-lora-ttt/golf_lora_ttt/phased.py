@@ -12,7 +12,8 @@ concatenated and trained like #1413's chunks::
         loss = mean NLL over the micro-batch's tokens as one row, attention cut at every BOS and every
                seq_len tokens after one (#1626 GLOBAL_TTT_RESPECT_DOC_BOUNDARIES: variable-length
                attention; here the model's DocumentMask seam)
-        gradients averaged over ranks, clip_grad_norm, SGD(momentum) step
+        gradients averaged over ranks, clip_grad_norm (the norm summed as over the banked record's
+        banks with ``clip_order`` "banks"/"banks-first"), SGD(momentum) step
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from golf_core.api import DocumentMask, all_reduce, grad_only_for
+from golf_core.api import DocumentMask, all_reduce, bank_clip_order, clip_banked_, grad_only_for
 
 
 @dataclass
@@ -43,6 +44,9 @@ class GlobalSGDConfig:
     warmup_chunks: int = 0
     warmup_start_lr: float = 0.0
     respect_doc_boundaries: bool = True
+    #: how the clip's total norm is summed: "per-matrix" (golf's parameters), or over the banked
+    #: record's banks ("banks"; "banks-first": the banks registered first, #1529/#1530 on)
+    clip_order: str = "per-matrix"
 
 
 def phase_boundaries(prefix_docs: int, num_phases: int) -> list[int]:
@@ -93,6 +97,8 @@ def global_sgd(model: nn.Module, doc_tokens: list[torch.Tensor], cfg: GlobalSGDC
     num_chunks = -(-total // G) if total else 0
     params = list(model.parameters())
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
+    order = (bank_clip_order(model, banks_first=cfg.clip_order == "banks-first")
+             if cfg.clip_order in ("banks", "banks-first") else None)
     steps = 0
     was_training = model.training
     with grad_only_for(model, params):
@@ -123,7 +129,9 @@ def global_sgd(model: nn.Module, doc_tokens: list[torch.Tensor], cfg: GlobalSGDC
                         for p in params:
                             if p.grad is not None:
                                 all_reduce(p.grad, "avg")
-                    if cfg.grad_clip > 0:
+                    if cfg.grad_clip > 0 and order is not None:
+                        clip_banked_(order, cfg.grad_clip)
+                    elif cfg.grad_clip > 0:
                         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
                     opt.step()
                     steps += 1

@@ -76,9 +76,11 @@ def golf_register(register: Any) -> None:
     ))
 
 
-def config_of(opts: LoRATTTOptions, seq_len: int, seed: int = 1337) -> LoRATTTConfig:
+def config_of(opts: LoRATTTOptions, seq_len: int, seed: int = 1337, clip_order: str = "per-matrix") -> LoRATTTConfig:
     """The ``LoRATTTConfig`` of the options (``seq_len``: the eval's when unset; ``seed``: the
-    run's, for the adapters' random draws)."""
+    run's, for the adapters' random draws; ``clip_order``: the global SGD's clip-norm summation,
+    the training's ``[train] muon_arithmetic``, as the records clip ``base_model.parameters()``
+    in both)."""
     L = int(opts.seq_len or seq_len)
     seed = int(seed)
     return LoRATTTConfig(
@@ -90,14 +92,15 @@ def config_of(opts: LoRATTTOptions, seq_len: int, seed: int = 1337) -> LoRATTTCo
         global_sgd=GlobalSGDConfig(lr=opts.global_lr, momentum=opts.global_momentum, epochs=opts.global_epochs,
                                    chunk_tokens=opts.global_chunk_tokens, batch_seqs=opts.global_batch_seqs, seq_len=L,
                                    grad_clip=opts.global_grad_clip, warmup_chunks=opts.global_warmup_chunks,
-                                   respect_doc_boundaries=opts.global_respect_doc_boundaries))
+                                   respect_doc_boundaries=opts.global_respect_doc_boundaries, clip_order=clip_order))
 
 
 @hookimpl
 def golf_eval_adapt(model: Any, session: Any, ctx: Any, opts: LoRATTTOptions) -> Any:
     """Score the validation stream document by document with LoRA TTT (and phases)."""
     t0 = time.time()
-    stats = lora_ttt(model, session, config_of(opts, ctx.recipe.eval.seq_len, ctx.recipe.train.seed), autocast=ctx.autocast,
+    stats = lora_ttt(model, session, config_of(opts, ctx.recipe.eval.seq_len, ctx.recipe.train.seed,
+                                                ctx.recipe.train.muon_arithmetic), autocast=ctx.autocast,
                      device=ctx.device, log=ctx.log.info)
     secs = time.time() - t0
     ctx.stash[STATS] = {"stats": stats, "seconds": secs}

@@ -16,7 +16,7 @@ from golf_core.data.tokenizer import ByteLuts
 from golf_core.errors import LegalityError
 from golf_core.eval import EvalSession, find_documents, length_order
 from golf_core.model import GPT, GPTConfig
-from golf_lora_ttt import (GlobalSGDConfig, LoRATTTConfig, lora_ttt, phase_boundaries, prefix_documents,
+from golf_lora_ttt import (GlobalSGDConfig, LoRATTTConfig, global_sgd, lora_ttt, phase_boundaries, prefix_documents,
                            segment_loss)
 
 V, BOS = 40, 1
@@ -202,3 +202,30 @@ def test_phases_leave_every_earlier_score_alone_and_train_on_scored_documents_on
     after = [t for g in groups[2:] for lo, hi in g for t in range(lo, hi)]      # scored after it
     np.testing.assert_array_equal(sess.nll[before], base.nll[before])
     assert np.abs(sess.nll[after] - base.nll[after]).max() > 1e-6
+
+
+@pytest.mark.parametrize("clip_order", ["per-matrix", "banks", "banks-first"])
+def test_global_sgd_clips_every_parameter_once_in_any_clip_order(clip_order):
+    """One clipped SGD step (float64, momentum 0 at the first step) against a brute-force
+    reference: g * max_norm / (||all gradients|| + 1e-6), every parameter counted once, whether
+    the norm is summed per matrix or over the banked record's banks (#1530's ``parameters()``)."""
+    toks = stream(lengths=(30, 9))[:40]
+    model, ref = tiny_gpt(), tiny_gpt()
+    cfg = GlobalSGDConfig(lr=0.1, momentum=0.9, chunk_tokens=20, seq_len=20, batch_seqs=1, grad_clip=1e-3,
+                          clip_order=clip_order)
+    global_sgd(model, [toks], cfg, bos_id=BOS)     # chunks [0,20) and [20,39): one step, on the first
+    loss = segment_loss(ref, toks[:20], toks[1:21], BOS, 20)
+    grads = torch.autograd.grad(loss, list(ref.parameters()), allow_unused=True)
+    grads = [g if g is not None else torch.zeros_like(p) for g, p in zip(grads, ref.parameters())]
+    total = math.sqrt(sum(float((g.double() ** 2).sum()) for g in grads))
+    assert total > 1e-3                                  # the clip is active
+    with torch.no_grad():
+        for (n, p), q, g in zip(model.named_parameters(), ref.parameters(), grads):
+            want = q - 0.1 * g * (1e-3 / (total + 1e-6))
+            torch.testing.assert_close(p, want, rtol=0, atol=1e-15, msg=n)
+
+
+def test_the_global_sgd_clips_in_the_trainings_order():
+    from golf_lora_ttt.plugin import LoRATTTOptions, config_of
+    assert config_of(LoRATTTOptions(), 64, 1, "banks-first").global_sgd.clip_order == "banks-first"
+    assert config_of(LoRATTTOptions(), 64).global_sgd.clip_order == "per-matrix"
