@@ -138,3 +138,6 @@ def test_exported_script_retrains_the_run_without_golf(demo_run, tmp_path):
         cuda_only = {"golf_core.model.softcap_ce", "golf_core.model.triton_compat", "golf_core.model.triton_mlp",
                      "golf_core.model.triton_softcap_ce"}
         assert unused <= {"golf_core.tiny"} | cuda_only, unused
+    # the baked driver (golf_core.export.driver): neither pydantic nor pluggy at run time (argparse is
+    # torch's, through unittest)
+    assert not _imported(run.stderr) & {"pydantic", "pluggy"}
