@@ -13,7 +13,7 @@ import pytest
 from golf_core.cli import main
 from golf_core.export import ExportError
 from golf_core.export.folder import export_runs
-from golf_core.export.requirements import BASE_REQUIREMENTS, requirement_names
+from golf_core.export.requirements import BASE_REQUIREMENTS, COMPACT_REQUIREMENTS, requirement_names
 from golf_core.export.runs import read_runs
 from golf_core.export.script import is_compressed, unwrap
 from golf_core.export.submission import SubmissionInfo
@@ -113,10 +113,16 @@ def test_requirements_are_pinned_from_this_environment(tmp_path):
     export_runs(tmp_path / "run", tmp_path / "out")
     text = (tmp_path / "out" / "requirements.txt").read_text()
     pins = dict(line.split("==") for line in text.splitlines() if line and not line.startswith("#"))
-    for name in BASE_REQUIREMENTS:
+    for name in COMPACT_REQUIREMENTS:
         dist = md.distribution(name)
         assert pins[dist.metadata["Name"]] == dist.version
-    assert set(BASE_REQUIREMENTS) <= {n.lower() for n in requirement_names(text)}
+    # the compact scripts' drivers are baked (golf_core.export.driver): no pydantic, no pluggy
+    names = {n.lower() for n in requirement_names(text)}
+    assert set(COMPACT_REQUIREMENTS) <= names and not names & {"pydantic", "pluggy"}
+    # the readable bundle carries the validating driver: both
+    export_runs(tmp_path / "run", tmp_path / "readable", readable=True)
+    names = {n.lower() for n in requirement_names((tmp_path / "readable" / "requirements.txt").read_text())}
+    assert set(BASE_REQUIREMENTS) <= names
 
 
 def test_export_is_deterministic_and_optionally_uncompressed(tmp_path):

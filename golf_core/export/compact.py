@@ -170,8 +170,8 @@ def shake_run(tree: SourceTree, plugins: Sequence[PluginRef], entry: Symbol = TR
 
 
 def baked_for(entry: Symbol, recipe_toml: str, plugins: Sequence[PluginRef]) -> Optional[dict[str, Any]]:
-    """The baked driver (``golf_core.export.driver``) of a training script, else ``None``."""
-    return bake(recipe_toml, plugins) if entry == TRAIN_ENTRY and recipe_toml else None
+    """The baked driver (``golf_core.export.driver``) of a training or data script, else ``None``."""
+    return bake(recipe_toml, plugins) if entry in (TRAIN_ENTRY, PREP_ENTRY) and recipe_toml else None
 
 
 def compact_source(shaker: Shaker, recipe_toml: str, plugins: Sequence[PluginRef],

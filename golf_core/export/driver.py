@@ -28,6 +28,7 @@ from .shake import Symbol
 #: Definitions a baked script replaces by ``golf_core.export.lean``'s.
 LEAN_STUBS: dict[Symbol, Symbol] = {
     ("golf_core.export.runtime", "main"): ("golf_core.export.lean", "main"),
+    ("golf_core.export.runtime", "prepare_main"): ("golf_core.export.lean", "prepare_main"),
     ("golf_core.plugins", "activate"): ("golf_core.export.lean", "activate"),
     ("golf_core.recipe", "Recipe"): ("golf_core.export.lean", "Recipe"),
     ("golf_core.hookspecs", "hookimpl"): ("golf_core.export.lean", "hookimpl"),

@@ -11,7 +11,8 @@ line parser:
   calls of ``golf_core.hookcalls`` over the active implementations found at export time;
 * :func:`hookimpl` for pluggy's marker (a plugin's hooks are called directly);
 * :class:`Result` and :data:`Legality` for the pydantic ``result.json`` models (their dicts);
-* :func:`main` for ``golf_core.export.runtime.main``: ``python train_gpt.py [--seed N] [--out DIR] [--quiet]``.
+* :func:`main` for ``golf_core.export.runtime.main``: ``python train_gpt.py [--seed N] [--out DIR] [--quiet]``;
+  :func:`prepare_main` for ``runtime.prepare_main``: ``python prepare_data.py [--quiet]``.
 """
 from __future__ import annotations
 
@@ -156,4 +157,23 @@ def main(baked: dict[str, Any], plugins: Any = None) -> int:
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"val_bpb:{result['val_bpb']:.8f} val_loss:{result['val_loss']:.8f} code_bytes:{result['code_bytes']} "
               f"artifact_bytes:{result['artifact_bytes']} under_cap:{result['under_cap']} run_dir:{out}")
+    return 0
+
+
+def prepare_main(baked: dict[str, Any], plugins: Any = None) -> int:
+    """``python prepare_data.py [--quiet]``: build (demo) or check (FineWeb) the baked recipe's dataset."""
+    from ..data.paths import resolve_data
+    from ..errors import GolfError
+
+    prog = os.path.basename(sys.argv[0]) or "prepare_data.py"
+    if set(sys.argv[1:]) - {"--quiet"}:
+        print(f"{prog}: error: usage: {prog} [--quiet] (the recipe is baked in)", file=sys.stderr)
+        return 2
+    try:
+        paths = resolve_data(Recipe(baked, prog).data, build_missing=True,
+                             log=None if "--quiet" in sys.argv else print)
+    except GolfError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    print(f"data: {paths.dataset_dir} tokenizer: {paths.tokenizer_path}")
     return 0
