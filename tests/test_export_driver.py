@@ -97,9 +97,30 @@ def test_options_that_would_not_read_back_keep_the_validating_driver():
     assert bake('plugins = ["nowhere"]\n', [PluginRef("nowhere", "golf_no_such_module", "0", "golf_no_such_module")]) is None
 
 
+@pytest.mark.parametrize("flags", [{"--seed": "42"}, {"--data": "/data/x"}, {"--seed": "7", "--data": "d"}])
+def test_seed_and_data_flags_are_the_validating_overrides(flags):
+    from golf_core.export import runtime
+
+    toml, refs, _, _ = _validating("pr1394")
+    got = lean._recipe(bake(toml, refs), "train_gpt.py", flags)
+    sets = [f"train.seed={flags['--seed']}"] if "--seed" in flags else []
+    want = runtime.embedded_recipe(toml, sets, flags.get("--data"))
+    reg = P.PluginRegistry()
+    for r in refs:
+        reg.add(r.name, importlib.import_module(r.module), version=r.version)
+    ap = P.activate(want, reg)
+    want.options = {**want.options, **{n: o.model_dump(mode="json") for n, o in ap.options.items()}}  # make_context
+    assert got.to_toml() == want.to_toml() and got.sha256() == want.sha256() and got.to_dict() == want.to_dict()
+    assert (got.train.seed, got.data.root, got.data.dataset_dir) == (want.train.seed, want.data.root, want.data.dataset_dir)
+
+
 def test_lean_main_refuses_what_it_does_not_know(monkeypatch, capsys):
     toml, refs, _, _ = _validating("demo")
     monkeypatch.setattr(sys, "argv", ["train_gpt.py", "--set", "train.seed=1"])
     assert lean.main(bake(toml, refs)) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "usage" in err[0] and "--seed N" in err[0]
+    assert len(err) == 1 and "usage" in err[0] and "[--seed N]" in err[0] and "[--data DIR]" in err[0]
+    monkeypatch.setattr(sys, "argv", ["prepare_data.py", "--seed", "1"])
+    assert lean.prepare_main(bake(toml, refs)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "[--data DIR]" in err[0] and "--seed" not in err[0]

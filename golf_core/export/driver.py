@@ -117,8 +117,8 @@ def bake(recipe_toml: str, plugins: Sequence[PluginRef]) -> Optional[dict[str, A
     entries = {n: {"module": e.module.__name__, "version": e.version, "dist": e.dist, "hooks": list(e.hooks),
                    "required_on_load": ap.info(n).required_on_load} for n, e in ap.entries.items()}
     baked = {"recipe": as_dict,
-             # the tables' values are the recipe's, but for those it leaves out (None)
-             "none": {n: [k for k, v in t.items() if v is None] for n, t in tables.items()},
+             # each table's fields, in order: their values are the recipe's, None where it leaves one out
+             "fields": {n: list(t) for n, t in tables.items()},
              "plugins": {"order": ap.order, "hooks": hooks, "entries": entries, "legality": ap.legality(),
                          # each plugin's options are the recipe's [options.<name>], but where these differ
                          "options": {n: v for n, v in options.items() if as_dict.get("options", {}).get(n) != v}}}

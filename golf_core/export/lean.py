@@ -11,8 +11,9 @@ line parser:
   calls of ``golf_core.hookcalls`` over the active implementations found at export time;
 * :func:`hookimpl` for pluggy's marker (a plugin's hooks are called directly);
 * :class:`Result` and :data:`Legality` for the pydantic ``result.json`` models (their dicts);
-* :func:`main` for ``golf_core.export.runtime.main``: ``python train_gpt.py [--seed N] [--out DIR] [--quiet]``;
-  :func:`prepare_main` for ``runtime.prepare_main``: ``python prepare_data.py [--quiet]``.
+* :func:`main` for ``golf_core.export.runtime.main``: ``python train_gpt.py [--data DIR] [--out DIR]
+  [--seed N] [--quiet]``; :func:`prepare_main` for ``runtime.prepare_main``: ``python
+  prepare_data.py [--data DIR] [--quiet]`` (no ``--set``: the recipe is baked in).
 """
 from __future__ import annotations
 
@@ -48,14 +49,14 @@ class Recipe:
         self.baked = baked
         self.plugins = list(baked["recipe"]["plugins"])
         self.options = copy.deepcopy(baked["recipe"]["options"])
-        for name, nones in baked["none"].items():
-            setattr(self, name, Baked({**baked["recipe"][name], **dict.fromkeys(nones)}))
+        for name, fields in baked["fields"].items():
+            setattr(self, name, Baked({k: baked["recipe"][name].get(k) for k in fields}))
         self.source_path = source_path
         self.tiny = False
 
     def to_dict(self) -> dict[str, Any]:
         """What ``resolved.toml`` holds (the tables' values but None, as pydantic's ``exclude_none``)."""
-        tables = {n: getattr(self, n) for n in self.baked["none"]}
+        tables = {n: getattr(self, n) for n in self.baked["fields"]}
         return {"plugins": list(self.plugins), **{n: {k: getattr(t, k) for k in t._values if getattr(t, k) is not None}
                                                   for n, t in tables.items()}, "options": copy.deepcopy(self.options)}
 
@@ -138,20 +139,39 @@ class Result(dict):
 Legality = dict
 
 
-def main(baked: dict[str, Any], plugins: Any = None) -> int:
-    """``python train_gpt.py [--seed N] [--out DIR] [--quiet]``: run the baked recipe (with
-    another ``[train] seed``); return the exit code."""
-    from ..run.driver import run_recipe
-
-    prog = os.path.basename(sys.argv[0]) or "train_gpt.py"
-    args = [a for a in sys.argv[1:] if a != "--quiet"]
-    flags = dict(zip(args[::2], args[1::2]))
-    if len(args) % 2 or not set(flags) <= {"--seed", "--out"}:
-        print(f"{prog}: error: usage: {prog} [--seed N] [--out DIR] [--quiet] (the recipe is baked in)", file=sys.stderr)
-        return 2
+def _recipe(baked: dict[str, Any], prog: str, flags: dict[str, str]) -> Recipe:
+    """The baked recipe, with ``--seed N`` and ``--data DIR`` (as ``golf run``'s ``--set
+    train.seed=N`` and ``[data] root = DIR`` without ``dataset_dir``/``tokenizer_path``)."""
     recipe = Recipe(baked, prog)
     if "--seed" in flags:
         recipe.train.seed = int(flags["--seed"])
+    if "--data" in flags:
+        recipe.data.root, recipe.data.dataset_dir, recipe.data.tokenizer_path = flags["--data"], None, None
+    return recipe
+
+
+def _flags(prog: str, known: set[str]) -> Optional[dict[str, str]]:
+    """``--flag value`` pairs of the command line (``--quiet`` aside); None (after a one-line
+    usage error) for anything else."""
+    args = [a for a in sys.argv[1:] if a != "--quiet"]
+    flags = dict(zip(args[::2], args[1::2]))
+    if len(args) % 2 or not set(flags) <= known:
+        usage = " ".join(f"[{k} {'N' if k == '--seed' else 'DIR'}]" for k in sorted(known))
+        print(f"{prog}: error: usage: {prog} {usage} [--quiet] (the recipe is baked in)", file=sys.stderr)
+        return None
+    return flags
+
+
+def main(baked: dict[str, Any], plugins: Any = None) -> int:
+    """``python train_gpt.py [--data DIR] [--out DIR] [--seed N] [--quiet]``: run the baked recipe
+    (with another seed or data root); return the exit code."""
+    from ..run.driver import run_recipe
+
+    prog = os.path.basename(sys.argv[0]) or "train_gpt.py"
+    flags = _flags(prog, {"--seed", "--out", "--data"})
+    if flags is None:
+        return 2
+    recipe = _recipe(baked, prog, flags)
     out = Path(flags.get("--out") or f"run_seed{recipe.train.seed}")
     result = run_recipe(recipe, out, echo="--quiet" not in sys.argv, progress=False)
     if int(os.environ.get("RANK", "0")) == 0:
@@ -161,16 +181,17 @@ def main(baked: dict[str, Any], plugins: Any = None) -> int:
 
 
 def prepare_main(baked: dict[str, Any], plugins: Any = None) -> int:
-    """``python prepare_data.py [--quiet]``: build (demo) or check (FineWeb) the baked recipe's dataset."""
+    """``python prepare_data.py [--data DIR] [--quiet]``: build (demo) or check (FineWeb) the baked
+    recipe's dataset."""
     from ..data.paths import resolve_data
     from ..errors import GolfError
 
     prog = os.path.basename(sys.argv[0]) or "prepare_data.py"
-    if set(sys.argv[1:]) - {"--quiet"}:
-        print(f"{prog}: error: usage: {prog} [--quiet] (the recipe is baked in)", file=sys.stderr)
+    flags = _flags(prog, {"--data"})
+    if flags is None:
         return 2
     try:
-        paths = resolve_data(Recipe(baked, prog).data, build_missing=True,
+        paths = resolve_data(_recipe(baked, prog, flags).data, build_missing=True,
                              log=None if "--quiet" in sys.argv else print)
     except GolfError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
