@@ -116,15 +116,13 @@ def bake(recipe_toml: str, plugins: Sequence[PluginRef]) -> Optional[dict[str, A
             hooks[hook] = rows
     entries = {n: {"module": e.module.__name__, "version": e.version, "dist": e.dist, "hooks": list(e.hooks),
                    "required_on_load": ap.info(n).required_on_load} for n, e in ap.entries.items()}
-    baked = {"recipe": as_dict,
-             # each table's fields, in order: their values are the recipe's, None where it leaves one out
-             "fields": {n: list(t) for n, t in tables.items()},
-             "plugins": {"order": ap.order, "hooks": hooks, "entries": entries, "legality": ap.legality(),
-                         # each plugin's options are the recipe's [options.<name>], but where these differ
-                         "options": {n: v for n, v in options.items() if as_dict.get("options", {}).get(n) != v}}}
+    baked = {"plugins": as_dict["plugins"], "tables": tables, "options": as_dict["options"],
+             "active": {"order": ap.order, "hooks": hooks, "entries": entries, "legality": ap.legality(),
+                        # each plugin's options are the recipe's [options.<name>], but where these differ
+                        "options": {n: v for n, v in options.items() if as_dict["options"].get(n) != v}}}
     return baked if _plain(baked) else None
 
 
 def lean_roots(baked: dict[str, Any]) -> list[Symbol]:
     """The definitions a baked script calls as hooks (no other hook of a plugin is reached)."""
-    return sorted({(m, f) for rows in baked["plugins"]["hooks"].values() for _, m, f, _ in rows})
+    return sorted({(m, f) for rows in baked["active"]["hooks"].values() for _, m, f, _ in rows})

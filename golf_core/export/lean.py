@@ -37,8 +37,8 @@ class Baked:
         self._values = values
 
     def model_dump(self, mode: str = "json", **_: Any) -> dict[str, Any]:
-        """A copy of the values (every one JSON-typed: the exporter checked)."""
-        return copy.deepcopy(self._values)
+        """The current values (every one JSON-typed: the exporter checked), copied."""
+        return copy.deepcopy({k: getattr(self, k) for k in self._values})
 
 
 class Recipe:
@@ -47,17 +47,17 @@ class Recipe:
 
     def __init__(self, baked: dict[str, Any], source_path: Optional[str] = None):
         self.baked = baked
-        self.plugins = list(baked["recipe"]["plugins"])
-        self.options = copy.deepcopy(baked["recipe"]["options"])
-        for name, fields in baked["fields"].items():
-            setattr(self, name, Baked({k: baked["recipe"][name].get(k) for k in fields}))
+        self.plugins = list(baked["plugins"])
+        self.options = copy.deepcopy(baked["options"])
+        for name, values in baked["tables"].items():
+            setattr(self, name, Baked(dict(values)))
         self.source_path = source_path
         self.tiny = False
 
     def to_dict(self) -> dict[str, Any]:
-        """What ``resolved.toml`` holds (the tables' values but None, as pydantic's ``exclude_none``)."""
-        tables = {n: getattr(self, n) for n in self.baked["fields"]}
-        return {"plugins": list(self.plugins), **{n: {k: getattr(t, k) for k in t._values if getattr(t, k) is not None}
+        """What ``resolved.toml`` holds (the tables without their None values, as pydantic's ``exclude_none``)."""
+        tables = {n: getattr(self, n).model_dump() for n in self.baked["tables"]}
+        return {"plugins": list(self.plugins), **{n: {k: v for k, v in t.items() if v is not None}
                                                   for n, t in tables.items()}, "options": copy.deepcopy(self.options)}
 
     def to_toml(self) -> str:
@@ -75,8 +75,8 @@ class BakedPlugins(HookCalls):
     order, or the core's built-in one)."""
 
     def __init__(self, recipe: Recipe):
-        baked = recipe.baked["plugins"]
-        options = recipe.baked["recipe"].get("options", {})
+        baked = recipe.baked["active"]
+        options = recipe.baked["options"]
         super().__init__(baked["order"], {n: Baked(baked["options"].get(n, options.get(n))) for n in baked["order"]})
         self.hooks = {h: [(n, getattr(_module(m), f), a) for n, m, f, a in rows] for h, rows in baked["hooks"].items()}
         self.entries = {n: Baked({**e, "module": _module(e["module"])}) for n, e in baked["entries"].items()}
