@@ -66,6 +66,16 @@ def test_techniques_as_run():
     assert opts["pr1529"]["score-first-ttt"]["hash_embed_size"] == 16384  # T26's hash embedding
 
 
+def test_skip_placement_as_run():
+    """#1477/#1529 add the first parallel block's U-Net skip before the lanes fork; #1530 and every
+    later record fork first and give it to lane0 only (their forward_logits and forward_ttt)."""
+    placement = {n: load_recipe(n).options["parallel-residuals"].get("skip_placement", "both-lanes")
+                 for n in ("pr1477", "pr1529", "pr1530", "pr1610", "pr1626", "pr1667", "pr1729", "pr1736",
+                           "pr1787", "pr1851", "pr1855")}
+    assert {n for n, v in placement.items() if v == "both-lanes"} == {"pr1477", "pr1529"}
+    assert set(placement.values()) == {"both-lanes", "lane0"}
+
+
 SHORT = ["model.num_layers=6", "model.mlp_mult=2.0", "train.iterations=2", "train.warmup_steps=0",
          "train.train_batch_tokens=1024", "eval.max_tokens=513", "options.gptq.calibration_batches=1",
          "options.gptq.calibration_seqs=2", "options.gptq.report=false"]

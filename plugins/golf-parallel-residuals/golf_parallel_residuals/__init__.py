@@ -3,6 +3,6 @@
 Functional API (usable without golf): ``GPTJTrunk``, ``SplitLaneTrunk``, ``RoutedLaneTrunk``
 (``golf_core.api.Trunk`` subclasses for ``model.trunk``) and ``install_parallel(model, mode, start)``.
 """
-from golf_parallel_residuals.trunks import MODES, GPTJTrunk, RoutedLaneTrunk, SplitLaneTrunk, install_parallel
+from golf_parallel_residuals.trunks import MODES, SKIP_PLACEMENTS, GPTJTrunk, RoutedLaneTrunk, SplitLaneTrunk, install_parallel
 
-__all__ = ["GPTJTrunk", "MODES", "RoutedLaneTrunk", "SplitLaneTrunk", "install_parallel"]
+__all__ = ["GPTJTrunk", "MODES", "RoutedLaneTrunk", "SKIP_PLACEMENTS", "SplitLaneTrunk", "install_parallel"]

@@ -18,6 +18,10 @@ class ParallelResidualsOptions(Options):
                               "with 4 learned routing lambdas per layer (#1529 and later)")
     start_layer: int = Field(8, ge=0, description="first physical block that runs in parallel (7 in #1412/#1477/#1493/#1514, 8 from #1529)")
     resid_init: float = Field(1.1, description="routed mode: initial parallel_resid_lambdas (1.1 in #1529)")
+    skip_placement: Literal["both-lanes", "lane0"] = Field(
+        "both-lanes", description="lane modes: the U-Net skip of the first parallel decoder block; 'both-lanes': added "
+                                  "before the lanes fork (#1477, #1529); 'lane0': the lanes fork first and the skip goes "
+                                  "to lane0 only (#1530 and every later record)")
 
 
 def _tiny(opts: ParallelResidualsOptions, recipe: Any) -> ParallelResidualsOptions:
@@ -43,5 +47,5 @@ def golf_register(register):
 @hookimpl
 def golf_build_model(model, opts):
     """Install the trunk of ``mode`` (its lambdas are control tensors)."""
-    install_parallel(model, opts.mode, opts.start_layer, opts.resid_init)
+    install_parallel(model, opts.mode, opts.start_layer, opts.resid_init, opts.skip_placement)
     return model

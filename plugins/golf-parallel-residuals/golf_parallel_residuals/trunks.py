@@ -22,6 +22,12 @@ a parallel block computes ``a = A(mix(lane0))``, ``m = M(lane1)`` and routes the
 with ``parallel_post_lambdas P [L,2,2]`` (init 1) and ``parallel_resid_lambdas r [L,2]`` (init
 1.1); U-Net skips go to lane0 only; the output is ``(lane0 + lane1)/2``.
 
+Skip placement (``split`` and ``routed``): where the U-Net skip of the *first* parallel
+decoder block goes. ``"both-lanes"`` (#1477, #1529): the skip is added to the stream, then the
+stream forks, so both lanes carry it. ``"lane0"`` (PR #1530 ``forward_logits`` and
+``forward_ttt``, kept by every later record): the lanes fork from the stream first and the skip
+goes to lane0 only (``lane0 = skip(x)``, ``lane1 = x``). Every later skip goes to lane0 in both.
+
 In ``split`` and ``routed`` the lanes live in the decoder: an encoder block runs sequentially
 even when its index is ``>= start``. The records start at layer 7/8, which no encoder of theirs
 holds, so this only decides shallow (``--tiny``) layouts.
@@ -37,6 +43,7 @@ from golf_core import GolfError
 from golf_core.api import Trunk
 
 MODES = ("gptj", "split", "routed")
+SKIP_PLACEMENTS = ("both-lanes", "lane0")
 
 
 class GPTJTrunk(Trunk):
@@ -77,14 +84,18 @@ class GPTJTrunk(Trunk):
 
 class _LaneTrunk(Trunk):
     """Shared walk of the two-lane forms: sequential encoder, lanes from the first parallel
-    decoder block, skips into lane0 only."""
+    decoder block, later skips into lane0 only; the first parallel block's skip goes where
+    ``skip_placement`` says (``"both-lanes"``: before the fork; ``"lane0"``: after it, to lane0)."""
 
-    def __init__(self, start: int):
+    def __init__(self, start: int, skip_placement: str = "both-lanes"):
         super().__init__()
         self.start = int(start)
+        self.skip_placement = skip_placement
 
-    def fork(self, block: nn.Module, i: int, x: Tensor, x0: Tensor, doc: tuple) -> tuple[Tensor, Tensor]:
-        """The lanes after the first parallel block (input ``x``)."""
+    def fork(self, block: nn.Module, i: int, lane0: Tensor, x: Tensor, x0: Tensor,
+             doc: tuple) -> tuple[Tensor, Tensor]:
+        """The lanes after the first parallel block: lane0 enters as ``lane0``, lane1 as the
+        stream ``x`` (the same tensor unless a skip went to lane0 alone)."""
         raise NotImplementedError
 
     def step(self, block: nn.Module, i: int, lane0: Tensor, lane1: Tensor, x0: Tensor,
@@ -110,10 +121,14 @@ class _LaneTrunk(Trunk):
         for j, i in enumerate(decoder):
             pop = j < skips.num_skips and bool(stack)
             if lanes is None:
+                if i >= self.start and self.skip_placement == "lane0":
+                    lane0 = skips(j, x, stack.pop()) if pop else x
+                    lanes = self.fork(blocks[i], i, lane0, x, x0, doc)
+                    continue
                 if pop:
                     x = skips(j, x, stack.pop())
                 if i >= self.start:
-                    lanes = self.fork(blocks[i], i, x, x0, doc)
+                    lanes = self.fork(blocks[i], i, x, x, x0, doc)
                 else:
                     x = blocks[i](x, x0, *doc)
             else:
@@ -124,15 +139,15 @@ class _LaneTrunk(Trunk):
         return x if lanes is None else self.merge(*lanes)
 
     def extra_repr(self) -> str:
-        """Show the start layer."""
-        return f"start={self.start}"
+        """Show the start layer and the skip placement."""
+        return f"start={self.start}, skip_placement={self.skip_placement!r}"
 
 
 class SplitLaneTrunk(_LaneTrunk):
     """``split``: an attention lane and an MLP lane that never exchange, merged by ``lane_merge`` (#1477)."""
 
-    def __init__(self, start: int):
-        super().__init__(start)
+    def __init__(self, start: int, skip_placement: str = "both-lanes"):
+        super().__init__(start, skip_placement)
         self.lane_merge = nn.Parameter(torch.tensor(0.5, dtype=torch.float32))
 
     def step(self, block, i, lane0, lane1, x0, doc):
@@ -140,10 +155,10 @@ class SplitLaneTrunk(_LaneTrunk):
         a_in = block.mix_input(lane0, x0)
         return a_in + block.attn_branch(a_in, *doc), lane1 + block.mlp_branch(lane1)
 
-    def fork(self, block, i, x, x0, doc):
-        """Both lanes start from ``x`` (lane1 from a copy, as #1477: the backward then sums the
-        two lanes' gradients of ``x`` in the record's order, bitwise)."""
-        return self.step(block, i, x, x.clone(), x0, doc)
+    def fork(self, block, i, lane0, x, x0, doc):
+        """lane1 starts from a copy of ``x``, as #1477 (the backward then sums the two lanes'
+        gradients of ``x`` in the record's order, bitwise)."""
+        return self.step(block, i, lane0, x.clone(), x0, doc)
 
     def merge(self, lane0, lane1):
         """``m*lane0 + (1-m)*lane1``."""
@@ -156,10 +171,11 @@ class RoutedLaneTrunk(_LaneTrunk):
 
     :param num_layers: physical blocks (rows of the lambda tables).
     :param resid_init: initial ``parallel_resid_lambdas`` (1.1 in #1529's identity init).
+    :param skip_placement: ``"both-lanes"`` (#1529) or ``"lane0"`` (#1530 and later).
     """
 
-    def __init__(self, start: int, num_layers: int, resid_init: float = 1.1):
-        super().__init__(start)
+    def __init__(self, start: int, num_layers: int, resid_init: float = 1.1, skip_placement: str = "both-lanes"):
+        super().__init__(start, skip_placement)
         self.parallel_post_lambdas = nn.Parameter(torch.ones(num_layers, 2, 2, dtype=torch.float32))
         self.parallel_resid_lambdas = nn.Parameter(torch.full((num_layers, 2), float(resid_init), dtype=torch.float32))
 
@@ -173,9 +189,9 @@ class RoutedLaneTrunk(_LaneTrunk):
         return (r0 * lane0 + p_a[0] * a + p_m[0] * m,
                 r1 * lane1 + p_a[1] * a + p_m[1] * m)
 
-    def fork(self, block, i, x, x0, doc):
-        """Both lanes start from ``x``."""
-        return self.step(block, i, x, x, x0, doc)
+    def fork(self, block, i, lane0, x, x0, doc):
+        """lane0 from ``lane0``, lane1 from ``x``."""
+        return self.step(block, i, lane0, x, x0, doc)
 
     def merge(self, lane0, lane1):
         """``(lane0 + lane1) / 2``."""
@@ -186,20 +202,26 @@ class RoutedLaneTrunk(_LaneTrunk):
 CONTROL_PATTERNS = ("lane_merge", "parallel_post_lambdas", "parallel_resid_lambdas")
 
 
-def install_parallel(model: nn.Module, mode: str, start: int, resid_init: float = 1.1) -> Trunk:
-    """Install the ``mode`` trunk on ``model`` (a golf ``GPT``) from physical block ``start``,
-    and list its parameters in ``model.golf_control_patterns``."""
+def install_parallel(model: nn.Module, mode: str, start: int, resid_init: float = 1.1,
+                     skip_placement: str = "both-lanes") -> Trunk:
+    """Install the ``mode`` trunk on ``model`` (a golf ``GPT``) from physical block ``start``
+    (lane modes: the first parallel block's skip placed as ``skip_placement``), and list its
+    parameters in ``model.golf_control_patterns``."""
     if mode not in MODES:
         raise GolfError(f"parallel residual mode {mode!r}: expected one of {', '.join(MODES)}")
+    if skip_placement not in SKIP_PLACEMENTS:
+        raise GolfError(f"parallel residual skip_placement {skip_placement!r}: expected one of {', '.join(SKIP_PLACEMENTS)}")
+    if mode == "gptj" and skip_placement != "both-lanes":
+        raise GolfError(f"options.parallel-residuals.skip_placement = {skip_placement!r}: mode 'gptj' has one stream, no lanes")
     num_layers = model.config.num_layers
     if not 0 <= start < num_layers:
         raise GolfError(f"options.parallel-residuals.start_layer = {start}: the model has {num_layers} layers (0..{num_layers - 1})")
     if mode == "gptj":
         trunk: Trunk = GPTJTrunk(start)
     elif mode == "split":
-        trunk = SplitLaneTrunk(start)
+        trunk = SplitLaneTrunk(start, skip_placement)
     else:
-        trunk = RoutedLaneTrunk(start, num_layers, resid_init)
+        trunk = RoutedLaneTrunk(start, num_layers, resid_init, skip_placement)
     device = model.tok_emb.weight.device
     model.trunk = trunk.to(device)
     patterns = tuple(getattr(model, "golf_control_patterns", ()) or ())

@@ -44,8 +44,9 @@ def mix(b, x, x0):
     return b.resid_mix[0] * x + b.resid_mix[1] * x0
 
 
-def reference(m, ids, mode, start):
-    """The records' decoder loops, written out (#1412 Block.forward, #1477 and #1529 forward_logits)."""
+def reference(m, ids, mode, start, placement="both-lanes"):
+    """The records' decoder loops, written out (#1412 Block.forward, #1477 and #1529 forward_logits;
+    ``placement="lane0"``: #1530 forward_logits, the lanes fork before the first parallel skip)."""
     x = F.rms_norm(m.tok_emb(ids), (D,))
     x0 = x
     enc, dec = m.schedule.active()
@@ -74,16 +75,19 @@ def reference(m, ids, mode, start):
                 x = xi + A(b, xi)
                 x = x + M(b, x)
             continue
-        if lane0 is None:
+        if lane0 is None and i < start:  # a sequential decoder block
             if pop:
                 x = x + w[j] * stack.pop()
-            if i < start:
-                xi = mix(b, x, x0)
-                x = xi + A(b, xi)
-                x = x + M(b, x)
-                continue
+            xi = mix(b, x, x0)
+            x = xi + A(b, xi)
+            x = x + M(b, x)
+            continue
+        if lane0 is None:  # the first parallel block: fork
+            if pop and placement == "both-lanes":
+                x = x + w[j] * stack.pop()
+                pop = False
             lane0, lane1 = x, x.clone()
-        elif pop:
+        if pop:
             lane0 = lane0 + w[j] * stack.pop()
         if mode == "split":
             a_in = mix(b, lane0, x0)
@@ -101,22 +105,52 @@ def reference(m, ids, mode, start):
     return F.rms_norm(x, (D,))
 
 
-@pytest.mark.parametrize("looped", [False, True])
-@pytest.mark.parametrize("mode,start", [("gptj", 2), ("gptj", 4), ("split", 4), ("split", 3), ("routed", 4), ("routed", 5)])
-def test_trunk_matches_the_float64_reference(mode, start, looped):
+def lane_model(mode, start, looped, placement):
+    """A float64 model with the ``mode`` trunk, its tensors moved off their init, and token ids."""
     m = make_model(looped)
-    install_parallel(m, mode, start)
+    install_parallel(m, mode, start, skip_placement=placement)
     m.double()  # the trunk's tensors are created float32, as the records' (prepare_for_device keeps them so)
     with torch.no_grad():
         for p in m.trunk.parameters():
             p.add_(torch.randn_like(p) * 0.3)
-    ids = torch.randint(0, 32, (2, 7))
+    return m, torch.randint(0, 32, (2, 7))
+
+
+@pytest.mark.parametrize("looped", [False, True])
+@pytest.mark.parametrize("mode,start", [("gptj", 2), ("gptj", 4), ("split", 4), ("split", 3), ("routed", 4), ("routed", 5)])
+def test_trunk_matches_the_float64_reference(mode, start, looped):
+    m, ids = lane_model(mode, start, looped, "both-lanes")
     with torch.no_grad():
         got = m.forward_hidden(ids)
         ref = reference(m, ids, mode, start)
         plain = make_model(looped).forward_hidden(ids)
     torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
     assert not torch.allclose(got, plain)  # the mode changed the model
+
+
+@pytest.mark.parametrize("looped", [False, True])
+@pytest.mark.parametrize("mode,start", [("split", 3), ("split", 4), ("routed", 3), ("routed", 4), ("routed", 5)])
+def test_lane0_skip_placement_matches_the_float64_reference(mode, start, looped):
+    """#1530's placement: the lanes fork before the first parallel block's skip, which reaches
+    lane0 only; with a skip at the fork the model differs from #1529's placement."""
+    m, ids = lane_model(mode, start, looped, "lane0")
+    with torch.no_grad():
+        got = m.forward_hidden(ids)
+        ref = reference(m, ids, mode, start, "lane0")
+        m.trunk.skip_placement = "both-lanes"
+        other = m.forward_hidden(ids)
+    torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
+    assert (got - other).abs().max() > 1e-3  # every start here has a skip at the fork
+
+
+def test_skip_placement_is_checked_and_reaches_the_trunk():
+    m = make_model()
+    with pytest.raises(GolfError, match="skip_placement = 'lane0'.*gptj"):
+        install_parallel(m, "gptj", 4, skip_placement="lane0")
+    with pytest.raises(GolfError, match="skip_placement 'lane1'"):
+        install_parallel(m, "routed", 4, skip_placement="lane1")
+    plugin.golf_build_model(m, plugin.ParallelResidualsOptions(start_layer=4, skip_placement="lane0"))
+    assert m.trunk.skip_placement == "lane0" and "skip_placement='lane0'" in repr(m.trunk)
 
 
 def test_parameters_names_and_routing():
