@@ -105,10 +105,11 @@ class TrainSection(Section):
     muon_backend_steps: int = 5
     muon_momentum_warmup_start: float = 0.85
     muon_momentum_warmup_steps: int = 500
-    muon_arithmetic: Literal["per-matrix", "banks"] = Field(
+    muon_arithmetic: Literal["per-matrix", "banks", "banks-first"] = Field(
         "per-matrix", description="per-matrix: the baseline's and #1394's Muon rounding; banks: the #1019 lineage's "
         "Parallel Muon over parameter banks (#1229, #1306, #1423): bf16 momentum, c*(A@A), scale in the step size, "
-        "clip norm per bank in the record's parameter order")
+        "clip norm per bank in the record's parameter order; banks-first: the same arithmetic with the banks as the "
+        "model's first parameters in the clip order (#1529, #1530 and later register them before their other tensors)")
     beta1: float = 0.9
     beta2: float = 0.95
     adam_eps: float = 1e-8

@@ -127,3 +127,31 @@ def test_bank_lineage_recipes_use_the_bank_arithmetic():
     for name in ("pr1229", "pr1306", "pr1306-causal"):
         assert tomlio.load_file(REPO / "recipes" / f"{name}.toml")["train"]["muon_arithmetic"] == "banks", name
     assert tomlio.load_file(REPO / "recipes" / "pr1394.toml")["train"].get("muon_arithmetic", "per-matrix") == "per-matrix"
+
+
+def test_banks_first_clip_equals_clip_grad_norm_on_the_banks_then_the_rest():
+    """``banks-first`` (#1529, #1530 and later register their banks before every other tensor):
+    the bank Muon arithmetic, and the clip over [4 banks, skips, embedding, block tensors]."""
+    train = TrainSection(grad_clip_norm=0.3, muon_arithmetic="banks-first")
+    m = _model()
+    _with_grads(m, seed=2)  # a draw whose total norm differs in the last bit between the two orders
+    banked = [torch.nn.Parameter(t.clone()) for t in _banks(m, "weight")]
+    for p, g in zip(banked, _banks(m, "grad")):
+        p.grad = g.clone()
+    members = {f"blocks.{i}.{s}.weight" for ms in BANK_MEMBERS for s in ms for i in range(LAYERS)}
+    rest = []
+    for n, p in m.named_parameters():  # golf's order of the rest is the record's: skips, embedding, blocks
+        if n not in members:
+            r = torch.nn.Parameter(p.detach().clone())
+            r.grad = p.grad.clone()
+            rest.append(r)
+    want = torch.nn.utils.clip_grad_norm_([*banked, *rest], 0.3)
+    opt = build_optimizers(m, train)
+    got = opt.clip_grads()
+    assert torch.equal(got, want) and float(want) > 0.3
+    assert opt.optimizers["muon"].bank_arithmetic
+    m2 = _model()
+    _with_grads(m2, seed=2)
+    assert not torch.equal(build_optimizers(m2, TrainSection(grad_clip_norm=0.3, muon_arithmetic="banks")).clip_grads(), want)
+    first = bank_clip_order(m, banks_first=True)[0]
+    assert isinstance(first, tuple) and first[0] is dict(m.named_parameters())["blocks.0.attn.c_q.weight"]

@@ -74,6 +74,9 @@ def test_skip_placement_as_run():
                            "pr1787", "pr1851", "pr1855")}
     assert {n for n, v in placement.items() if v == "both-lanes"} == {"pr1477", "pr1529"}
     assert set(placement.values()) == {"both-lanes", "lane0"}
+    # #1530's banked Muon (bf16 momentum) with its banks first in the clip order
+    assert {n: load_recipe(n).train.muon_arithmetic for n in ("pr1530", "pr1610", "pr1626", "pr1667")} == dict.fromkeys(
+        ("pr1530", "pr1610", "pr1626", "pr1667"), "banks-first")
 
 
 SHORT = ["model.num_layers=6", "model.mlp_mult=2.0", "train.iterations=2", "train.warmup_steps=0",

@@ -4,8 +4,10 @@ Those records hold the block matrices in four 3-D banks (``qo`` = every layer's 
 layer's output projection, ``kv`` = K then V, ``mlp_up``, ``mlp_down``) and clip gradients with
 ``clip_grad_norm_(base_model.parameters())``: one norm per bank, summed in the record's
 parameter order (its own tensors first: the skip weights/gates, then the four banks; then its
-modules: the embedding, then each block's remaining tensors). golf keeps per-layer linears; :func:`bank_clip_order` lists
-golf's parameters in that order, each bank as a tuple, for :class:`~golf_core.train.optim.OptimizerSet`.
+modules: the embedding, then each block's remaining tensors). From #1523 on (#1529, #1530 and
+later) the banks are registered first, before the skip tensors (``banks_first``). golf keeps
+per-layer linears; :func:`bank_clip_order` lists golf's parameters in that order, each bank as a
+tuple, for :class:`~golf_core.train.optim.OptimizerSet`.
 """
 from __future__ import annotations
 
@@ -22,8 +24,9 @@ BANKS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def bank_clip_order(model: nn.Module) -> list[Any]:
-    """Trainable parameters in the banked record's ``parameters()`` order; each bank a tuple."""
+def bank_clip_order(model: nn.Module, banks_first: bool = False) -> list[Any]:
+    """Trainable parameters in the banked record's ``parameters()`` order; each bank a tuple
+    (``banks_first``: the four banks lead, then the skip tensors, as #1529/#1530 register them)."""
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     by_name = dict(named)
     layers = sorted({int(n.split(".")[1]) for n, _ in named if n.startswith("blocks.")})
@@ -37,4 +40,6 @@ def bank_clip_order(model: nn.Module) -> list[Any]:
     skips = [p for n, p in named if n.startswith("skips.")]
     modules = [p for n, p in named if not n.startswith(("skips.", "blocks."))]
     blocks = [p for n, p in named if n.startswith("blocks.") and id(p) not in banked]
+    if banks_first:
+        return [*banks, *skips, *modules, *blocks]
     return [*skips, *banks, *modules, *blocks]

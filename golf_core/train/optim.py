@@ -270,7 +270,7 @@ def build_optimizers(
 
     ``embed`` (Adam), ``head`` (Adam, untied only), ``muon`` (Muon over the block matrices),
     ``scalar`` (Adam); each group stores ``base_lr``. ``grad_clip_norm`` comes from ``train``;
-    the clip sums norms in ``model.parameters()`` order (``muon_arithmetic = "banks"``: per bank, :mod:`.banks`). Fused Adam is requested whenever the
+    the clip sums norms in ``model.parameters()`` order (``muon_arithmetic = "banks"`` / ``"banks-first"``: per bank, :mod:`.banks`). Fused Adam is requested whenever the
     parameters' devices have it (CPU and CUDA), as the records always request it. Empty groups
     are left out.
     """
@@ -291,7 +291,7 @@ def build_optimizers(
             backend_steps=train.muon_backend_steps,
             ns_dtype=ns_dtype,
             compile_ns=compile_ns,
-            bank_arithmetic=train.muon_arithmetic == "banks",
+            bank_arithmetic=train.muon_arithmetic in ("banks", "banks-first"),
             rank=rank,
             world_size=world_size,
         )
@@ -300,6 +300,7 @@ def build_optimizers(
         opts["muon"] = muon
     if routes["scalar"]:
         opts["scalar"] = _adam([p for _, p in routes["scalar"]], train.scalar_lr, train.adam_wd, train, fused)
-    order = (bank_clip_order(model) if train.muon_arithmetic == "banks"
+    order = (bank_clip_order(model, banks_first=train.muon_arithmetic == "banks-first")
+             if train.muon_arithmetic in ("banks", "banks-first")
              else [p for p in model.parameters() if p.requires_grad])
     return OptimizerSet(opts, grad_clip_norm=train.grad_clip_norm, clip_order=order)

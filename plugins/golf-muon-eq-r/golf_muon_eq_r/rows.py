@@ -17,10 +17,12 @@ ROW_NORM_EPS: float = 1e-7
 def row_normalize(g: Tensor, eps: float = ROW_NORM_EPS) -> Tensor:
     """Scale each row of ``g`` to unit L2 norm, floored at ``eps``.
 
-    The norm is taken in float32 (as in the record), or in ``g``'s dtype when that is wider.
+    The norm is taken in float32 (as in the record), or in ``g``'s dtype when that is wider, and
+    cast to ``g``'s dtype before the division: a bf16 update (the banked Muon's bf16 momentum,
+    #1530 ``Muon.step``: ``update / rn.to(update.dtype)``) is divided in bf16 and stays bf16.
     """
     wide = g if g.dtype in (torch.float32, torch.float64) else g.float()
-    return g / wide.norm(dim=-1, keepdim=True).clamp_min(eps)
+    return g / wide.norm(dim=-1, keepdim=True).clamp_min(eps).to(g.dtype)
 
 
 def precondition_rows(g: Tensor, p: Tensor, group: dict) -> Tensor:

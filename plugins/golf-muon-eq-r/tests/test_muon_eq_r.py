@@ -96,6 +96,18 @@ def test_row_norms_are_one_after_normalization():
     np.testing.assert_allclose(u.numpy(), ref_row_normalize(g.numpy()), rtol=1e-14, atol=0)
 
 
+def test_a_bf16_update_is_divided_in_bf16_by_its_float32_norm_rounded_to_bf16():
+    """The banked Muon's bf16 update (#1530 ``Muon.step``): the norm in float32, cast to bf16,
+    then a bf16 division (float64 NumPy reference with bf16 rounding of norm and quotient)."""
+    g = (torch.randn(9, 40, generator=torch.Generator().manual_seed(2)) * 3).bfloat16()
+    u = row_normalize(g)
+    assert u.dtype == torch.bfloat16
+    gd = g.double().numpy()
+    norm = torch.tensor(np.sqrt((gd ** 2).sum(axis=1, keepdims=True)), dtype=torch.float32).bfloat16().double().numpy()
+    want = torch.tensor(gd / norm).bfloat16()
+    assert torch.equal(u, want)
+
+
 def test_row_norm_floor_is_1e_minus_7():
     g = torch.zeros(3, 4, dtype=torch.float64)
     g[1, 0] = 1e-9  # norm below the floor: divided by 1e-7, not scaled up to 1
