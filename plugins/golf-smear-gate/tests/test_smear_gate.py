@@ -80,3 +80,30 @@ def test_options_and_contract():
     plugin.golf_build_model(m, plugin.SmearGateOptions(bos_fix=False))
     assert m.embed_transform.bos_fix is False
     assert plugin_problems("smear-gate") == []
+
+
+def test_untrainable_gate_is_counted_never_stepped_and_stays_the_identity():
+    """``trainable = false`` (#1667 as run): the 13 parameters are in the model and the
+    artifact, in no optimizer group, and a training step leaves them at zero."""
+    from golf_core.config import TrainSection
+    from golf_core.train.optim import build_optimizers
+    torch.manual_seed(0)
+    m = GPT(GPTConfig(vocab_size=32, num_layers=2, model_dim=16, num_heads=2, num_kv_heads=1))
+    base = count_parameters(m)
+    ids = torch.randint(0, 32, (2, 6))
+    with torch.no_grad():
+        before = m.forward_logits(ids)
+    plugin.golf_build_model(m, plugin.SmearGateOptions(bos_fix=False, trainable=False))
+    assert count_parameters(m) == base + 13
+    routed = {n for group in route_parameters(m).values() for n, _ in group}
+    assert not routed & {"embed_transform.smear_gate.weight", "embed_transform.smear_lambda"}
+    opt = build_optimizers(m, TrainSection(grad_clip_norm=0.3))
+    opt.check_covers(m)
+    m(ids, torch.randint(0, 32, (2, 6))).backward()
+    opt.step()
+    assert not m.embed_transform.smear_lambda.any() and not m.embed_transform.smear_gate.weight.any()
+    with torch.no_grad():
+        m2 = GPT(GPTConfig(vocab_size=32, num_layers=2, model_dim=16, num_heads=2, num_kv_heads=1))
+        m2.load_state_dict({k: v for k, v in m.state_dict().items() if not k.startswith("embed_transform.")})
+        torch.testing.assert_close(m.forward_logits(ids), m2.forward_logits(ids), rtol=0, atol=0)
+        assert not torch.equal(m.forward_logits(ids), before)  # the step moved the rest of the model
