@@ -77,6 +77,8 @@ def test_skip_placement_as_run():
     # #1530's banked Muon (bf16 momentum) with its banks first in the clip order
     assert {n: load_recipe(n).train.muon_arithmetic for n in ("pr1530", "pr1610", "pr1626", "pr1667")} == dict.fromkeys(
         ("pr1530", "pr1610", "pr1626", "pr1667"), "banks-first")
+    # #1667's optimizers never step its top-level SmearGate: frozen at zero, unfixed form
+    assert load_recipe("pr1667").options["smear-gate"] == {"bos_fix": False, "trainable": False}
 
 
 SHORT = ["model.num_layers=6", "model.mlp_mult=2.0", "train.iterations=2", "train.warmup_steps=0",
