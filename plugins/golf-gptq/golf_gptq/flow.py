@@ -63,8 +63,17 @@ def calibration_hessians(model: nn.Module, batches: list[torch.Tensor], ctx: Any
     """The Hessians of the calibration batches, collected WITHOUT the run's autocast: the model
     runs in its own layout (bf16 weights and activations on a bf16 run, fp32 control tensors),
     as #1394's ``collect_hessians`` does; under autocast the norms would run in fp32 and the
-    inputs of every linear would round differently."""
-    return collect_hessians(model, batches, opts.min_numel, opts.embed_name, autocast=None, device=ctx.device)
+    inputs of every linear would round differently. With ``calibration_document_mask`` off the
+    model's document mask is lifted for the collection and put back afterwards."""
+    mask = getattr(model, "document_mask", None)
+    lift = mask is not None and not opts.calibration_document_mask
+    if lift:
+        model.set_document_mask(None)
+    try:
+        return collect_hessians(model, batches, opts.min_numel, opts.embed_name, autocast=None, device=ctx.device)
+    finally:
+        if lift:
+            model.set_document_mask(mask)
 
 
 def training_clock(train_seconds: Optional[float], calibration_seconds: float, cap_seconds: float,

@@ -48,6 +48,10 @@ class GPTQOptions(Options):
     calibration: Literal["train", "ar", "val"] = Field(
         "train", description="train: fresh training loader (legal inside [train] reserve_seconds); "
         "ar: self-generated sequences (legal); val: validation tokens (marks the run trains-on-val)")
+    calibration_document_mask: bool = Field(
+        True, description="collect the Hessians with the model's document mask (varlen-attn) on; false: attention over "
+                          "whole calibration rows, as #1530-#1855 do (their collect_hessians calls forward_logits(x) "
+                          "without cu_seqlens)")
     calibration_batches: int = Field(64, ge=1, description="calibration batches (train, val); H is divided by the batch count")
     calibration_seqs: int = Field(48, ge=1, description="sequences per calibration batch and rank")
     calibration_seq_len: Optional[int] = Field(None, ge=2, description="tokens per calibration sequence; default [train] train_seq_len")

@@ -75,3 +75,33 @@ def test_calibration_hessians_ignore_the_runs_autocast():
     under = collect_hessians(m, batches, min_numel=0, autocast=autocast)
     assert set(got) == set(plain) and all(torch.equal(got[k], plain[k]) for k in got)
     assert not torch.equal(under["l2.weight"], plain["l2.weight"])
+
+
+def test_calibration_without_the_document_mask_attends_over_whole_rows():
+    """``calibration_document_mask = false`` (#1530-#1855: ``forward_logits(x)`` without
+    ``cu_seqlens``): the Hessians are those of the same model with no mask, differ from the
+    masked ones past the first attention, and the mask is back afterwards."""
+    from types import SimpleNamespace
+
+    from golf_core.config import ModelSection
+    from golf_core.api import DocumentMask
+    from golf_core.model import build_model
+    from golf_gptq.flow import calibration_hessians
+    from golf_gptq.options import GPTQOptions
+
+    torch.manual_seed(3)
+    m = build_model(ModelSection(num_layers=2, model_dim=32, num_heads=4, num_kv_heads=2), 64)
+    batches = [torch.randint(2, 64, (2, 16)) for _ in range(2)]
+    for b in batches:
+        b[:, 5] = 1  # a document starts mid-row
+    mask = DocumentMask(bos_id=1, max_len=16)
+    m.set_document_mask(mask)
+    ctx = SimpleNamespace(autocast=None, device=torch.device("cpu"))
+    masked = calibration_hessians(m, batches, ctx, GPTQOptions(min_numel=0))
+    lifted = calibration_hessians(m, batches, ctx, GPTQOptions(min_numel=0, calibration_document_mask=False))
+    assert m.document_mask is mask
+    m.set_document_mask(None)
+    plain = collect_hessians(m, batches, min_numel=0)
+    assert all(torch.equal(lifted[k], plain[k]) for k in plain)
+    assert torch.equal(masked["blocks.0.attn.c_q.weight"], plain["blocks.0.attn.c_q.weight"])  # before any attention
+    assert not torch.equal(masked["blocks.0.attn.proj.weight"], plain["blocks.0.attn.proj.weight"])
