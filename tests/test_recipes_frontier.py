@@ -75,8 +75,8 @@ def test_skip_placement_as_run():
     assert {n for n, v in placement.items() if v == "both-lanes"} == {"pr1477", "pr1529"}
     assert set(placement.values()) == {"both-lanes", "lane0"}
     # #1530's banked Muon (bf16 momentum) with its banks first in the clip order
-    assert {n: load_recipe(n).train.muon_arithmetic for n in ("pr1530", "pr1610", "pr1626", "pr1667")} == dict.fromkeys(
-        ("pr1530", "pr1610", "pr1626", "pr1667"), "banks-first")
+    assert {n: load_recipe(n).train.muon_arithmetic for n in ("pr1529", "pr1530", "pr1610", "pr1626", "pr1667")} == dict.fromkeys(
+        ("pr1529", "pr1530", "pr1610", "pr1626", "pr1667"), "banks-first")
     # #1667's optimizers never step its top-level SmearGate: frozen at zero, unfixed form
     assert load_recipe("pr1667").options["smear-gate"] == {"bos_fix": False, "trainable": False}
 
