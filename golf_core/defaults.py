@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from .hookcalls import DEFAULTS_NAME
 from .hookspecs import hookimpl
 
 #: The name the built-in plugin is registered under.
-NAME = "golf-core"
+NAME = DEFAULTS_NAME
 
 
 @hookimpl

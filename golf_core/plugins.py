@@ -4,7 +4,7 @@
   list, restricts which; empty means none). One that fails to import is kept as a broken
   entry with its error: it breaks neither ``golf plugins`` nor recipes that don't use it.
 * Activation: only the plugins a recipe names are registered with pluggy, in recipe order.
-* Calls: transform and observer hooks run in the recipe's ``plugins`` order (never pluggy's
+* Calls (``golf_core.hookcalls``): transform and observer hooks run in the recipe's ``plugins`` order (never pluggy's
   LIFO order; ``tryfirst``/``trylast`` are refused). Exclusive hooks fall back to the core's
   built-in plugin (``golf_core.defaults``, always registered, never in a recipe's list) when no
   active plugin implements them, and fail validation when two or more do.
@@ -16,7 +16,6 @@ import importlib
 import importlib.metadata as md
 import inspect
 import os
-import sys
 import types
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -26,6 +25,7 @@ from pydantic import ValidationError
 
 from . import defaults, hookspecs
 from .errors import PluginError, RecipeError
+from .hookcalls import HookCalls
 from .options import NoOptions, Options
 from .recipe import Recipe, suggest
 from .technique import TechniqueInfo
@@ -242,18 +242,17 @@ def _validate_options(name: str, info: TechniqueInfo, raw: dict[str, Any], where
         raise RecipeError(f"{where}: options.{name}.{loc}: {first['msg']} (got {first.get('input')!r})") from None
 
 
-class ActivePlugins:
-    """The plugins one recipe activates, with their options, and the ordered hook callers."""
+class ActivePlugins(HookCalls):
+    """The plugins one recipe activates, with their options, and the ordered hook callers
+    (``golf_core.hookcalls``) over a pluggy manager."""
 
     def __init__(self, order: list[str], entries: dict[str, InstalledPlugin], options: dict[str, Options]):
-        self.order = list(order)
+        super().__init__(order, options)
         self.entries = entries
-        self.options = options
         self.pm = _new_manager()
         for name in self.order:
             self.pm.register(entries[name].module, name=name)
         self.pm.register(defaults, name=defaults.NAME)  # outside ``order``: never a provider
-        self.trace = os.environ.get("GOLF_TRACE_PLUGINS", "") not in ("", "0")
 
     # -- inspection -------------------------------------------------------------------------
     def info(self, name: str) -> TechniqueInfo:
@@ -267,81 +266,16 @@ class ActivePlugins:
         impls = {self.pm.get_name(i.plugin) for i in getattr(self.pm.hook, hook).get_hookimpls()}
         return [n for n in self.order if n in impls]
 
-    def _impl(self, hook: str, name: str) -> Callable[..., Any]:
-        """``name``'s implementation of ``hook`` as a keyword-only callable (``opts`` included)."""
+    def function(self, hook: str, name: str) -> tuple[Callable[..., Any], list[str]]:
+        """``name``'s implementation of ``hook`` (pluggy's) and the arguments it takes."""
         for impl in getattr(self.pm.hook, hook).get_hookimpls():
             if self.pm.get_name(impl.plugin) == name:
-                argnames = impl.argnames
-                fn = impl.function
-
-                who = None if name == defaults.NAME else name
-
-                def call(**kwargs: Any) -> Any:
-                    missing = [a for a in argnames if a not in kwargs]
-                    if missing:
-                        raise PluginError(f"plugin {name!r}: {hook} asks for unknown argument(s) {missing}")
-                    ctx = kwargs.get("ctx")
-                    if not hasattr(ctx, "in_plugin"):  # no run context (tests, registration)
-                        return fn(*[kwargs[a] for a in argnames])
-                    with ctx.in_plugin(who):  # validation reads are attributed to ``who``
-                        return fn(*[kwargs[a] for a in argnames])
-
-                return call
+                return impl.function, list(impl.argnames)
         raise KeyError((hook, name))
 
-    def _trace(self, hook: str, names: list[str], note: str = "") -> None:
-        if self.trace:
-            print(f"[golf trace] {hook}: {', '.join(names) if names else '(core default)'}{note}", file=sys.stderr)
-
-    # -- calling ----------------------------------------------------------------------------
-    def transform(self, hook: str, value_arg: str, value: Any, *, after: Optional[Callable[[str, Any], None]] = None,
-                  **kwargs: Any) -> Any:
-        """Run a transform hook in recipe order, threading ``value`` through ``value_arg``;
-        ``after(name, value)`` (if given) sees the value each provider leaves."""
-        names = self.providers(hook)
-        self._trace(hook, names)
-        for name in names:
-            out = self._impl(hook, name)(**{value_arg: value, **kwargs, "opts": self.options[name]})
-            if out is not None:
-                value = out
-            if after is not None:
-                after(name, value)
-        return value
-
-    def observe(self, hook: str, **kwargs: Any) -> None:
-        """Call an observer hook on every active provider, in recipe order."""
-        names = self.providers(hook)
-        if names:
-            self._trace(hook, names)
-        for name in names:
-            self._impl(hook, name)(**kwargs, opts=self.options[name])
-
-    def collect(self, hook: str, **kwargs: Any) -> dict[str, Any]:
-        """Call an observer hook and return ``{plugin: result}`` for non-None results."""
-        out: dict[str, Any] = {}
-        names = self.providers(hook)
-        if names:
-            self._trace(hook, names)
-        for name in names:
-            r = self._impl(hook, name)(**kwargs, opts=self.options[name])
-            if r is not None:
-                out[name] = r
-        return out
-
-    def call_plugin(self, name: str, hook: str, **kwargs: Any) -> Any:
-        """Call one active plugin's implementation of ``hook`` (e.g. a checkpoint restore)."""
-        return self._impl(hook, name)(**kwargs, opts=self.options[name])
-
-    def exclusive(self, hook: str, **kwargs: Any) -> Any:
-        """Call the single active provider of an exclusive hook, else the core's built-in
-        implementation (``golf_core.defaults``)."""
-        names = self.providers(hook)
-        if len(names) > 1:
-            raise PluginError(f"{hook} is exclusive but provided by {', '.join(names)}; keep one of them")
-        self._trace(hook, names)
-        if not names:
-            return self._impl(hook, defaults.NAME)(**kwargs, opts=NoOptions())
-        return self._impl(hook, names[0])(**kwargs, opts=self.options[names[0]])
+    def no_options(self) -> Options:
+        """The core's built-in implementations take no options."""
+        return NoOptions()
 
     def legality(self) -> dict[str, str]:
         """Each active plugin's legality track under its options."""

@@ -13,7 +13,7 @@ import pytest
 from golf_core.cli import main
 from golf_core.export import ExportError
 from golf_core.export.folder import export_runs
-from golf_core.export.requirements import BASE_REQUIREMENTS, requirement_names
+from golf_core.export.requirements import BASE_REQUIREMENTS, COMPACT_REQUIREMENTS, requirement_names
 from golf_core.export.runs import read_runs
 from golf_core.export.script import is_compressed, unwrap
 from golf_core.export.submission import SubmissionInfo
@@ -100,7 +100,7 @@ def test_submission_json_and_files_for_seed_runs(tmp_path):
     assert sub["track"] == "non_record_16mb" and sub["hardware"] == "1xcpu" and sub["pytorch_version"] == "2.x"
     assert sub["compliance"]["passed"] is True
     # the script embeds the lowest seed's recipe; the others are --seed away
-    assert "seed = 42\n" in unwrap((out / "train_gpt.py").read_text())
+    assert "'train': {'seed': 42," in unwrap((out / "train_gpt.py").read_text())  # baked (golf_core.export.driver)
     readme = (out / "README.md").read_text()
     for part in ("## Results", "## Techniques", "## Compliance", "## Reproduce", "| 2025 |", "--seed 42"):
         assert part in readme, part
@@ -113,10 +113,16 @@ def test_requirements_are_pinned_from_this_environment(tmp_path):
     export_runs(tmp_path / "run", tmp_path / "out")
     text = (tmp_path / "out" / "requirements.txt").read_text()
     pins = dict(line.split("==") for line in text.splitlines() if line and not line.startswith("#"))
-    for name in BASE_REQUIREMENTS:
+    for name in COMPACT_REQUIREMENTS:
         dist = md.distribution(name)
         assert pins[dist.metadata["Name"]] == dist.version
-    assert set(BASE_REQUIREMENTS) <= {n.lower() for n in requirement_names(text)}
+    # the compact scripts' drivers are baked (golf_core.export.driver): no pydantic, no pluggy
+    names = {n.lower() for n in requirement_names(text)}
+    assert set(COMPACT_REQUIREMENTS) <= names and not names & {"pydantic", "pluggy"}
+    # the readable bundle carries the validating driver: both
+    export_runs(tmp_path / "run", tmp_path / "readable", readable=True)
+    names = {n.lower() for n in requirement_names((tmp_path / "readable" / "requirements.txt").read_text())}
+    assert set(BASE_REQUIREMENTS) <= names
 
 
 def test_export_is_deterministic_and_optionally_uncompressed(tmp_path):

@@ -1,6 +1,6 @@
 """``golf export``: one self-contained ``train_gpt.py`` per run, and the records folder around it.
 
-Modules (one concept each). ``runtime``, ``shipping`` and ``prepared`` ride along (tree-shaken)
+Modules (one concept each). ``runtime`` (or ``lean``), ``shipping`` and ``prepared`` ride along (tree-shaken)
 in every compact script; the others serve ``golf export`` only:
 
 * ``shake``       tree-shaking: the definitions (and methods) reached from an entry (``ast``);
@@ -12,6 +12,9 @@ in every compact script; the others serve ``golf export`` only:
 * ``script``      the readable bundle's text: whole sources + finder + recipe, optionally lzma+base85;
 * ``runtime``     what a script runs: registers the plugins in-process, runs the pipeline
                   (``main``), or prepares the data (``prepare_main``);
+* ``driver``      the compact script's driver baked for its recipe (validation and activation at export);
+* ``lean``        inside a compact script: the baked recipe, hook table and ``main`` that stand in for
+                  pydantic's ``Recipe``/``Result``, pluggy's ``activate`` and ``runtime.main``;
 * ``prepared``    inside a script: the dataset prepare_data.py built;
 * ``shipping``    ``ship_run(ctx)``: a run's code bytes = the size of its compact script;
 * ``runs``, ``rebuild``, ``requirements``, ``submission``, ``readme``, ``folder``: the records

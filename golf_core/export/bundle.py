@@ -236,13 +236,14 @@ def collect_sources(names: Iterable[str], tree: SourceTree) -> list[ModuleSource
     return sorted((tree.get(n) for n in names), key=lambda m: m.path)
 
 
-def third_party_imports(mods: Iterable[ModuleSource], tree: SourceTree) -> dict[str, list[str]]:
+def third_party_imports(mods: Iterable[ModuleSource], tree: SourceTree, as_given: bool = False) -> dict[str, list[str]]:
     """Top-level names outside the tree and the standard library that the modules import
-    (eagerly or lazily), each with the modules importing it."""
+    (eagerly or lazily), each with the modules importing it (``as_given``: what each
+    ``ModuleSource.source`` imports, e.g. a compact script's shaken code; else the tree's module)."""
     out: dict[str, set[str]] = {}
     std = set(getattr(sys, "stdlib_module_names", ())) | set(sys.builtin_module_names)
     for m in mods:
-        e = tree.edges(m.name)
+        e = import_edges(m.name, m.source, m.is_package, tree.has) if as_given else tree.edges(m.name)
         for dep in e.eager | e.lazy:
             top = _top(dep)
             if top in tree.tops or top in std or top.startswith("_") and top[1:] in std or top == "__future__":

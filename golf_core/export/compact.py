@@ -21,12 +21,13 @@ import lzma
 import os
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
 import brotli
 
 from .. import tomlio
 from .bundle import PluginRef, SourceTree
+from .driver import LEAN_STUBS, bake, lean_roots
 from .script import literal
 from .shake import Shaker, Symbol, hook_roots, shake
 from .strip import strip_prose
@@ -146,7 +147,7 @@ def exporter_hash() -> str:
     """Short sha256 of the code that writes compact scripts and of the minifier's version (a
     script depends on them as well as on the modules it carries)."""
     here = Path(__file__).parent
-    text = "".join((here / f).read_text("utf-8") for f in ("compact.py", "shake.py", "strip.py"))
+    text = "".join((here / f).read_text("utf-8") for f in ("compact.py", "shake.py", "strip.py", "driver.py"))
     return hashlib.sha256((text + md.version("python-minifier")).encode()).hexdigest()[:12]
 
 
@@ -156,21 +157,31 @@ def is_hook_name(name: str) -> bool:
 
 
 def shake_run(tree: SourceTree, plugins: Sequence[PluginRef], entry: Symbol = TRAIN_ENTRY,
-              stubs: Iterable[Symbol] = PREP_ENTRIES, recipe_toml: str = "") -> Shaker:
-    """The reachability walk for a script of ``recipe_toml``: from ``entry`` and each plugin's hooks."""
+              stubs: Iterable[Symbol] = PREP_ENTRIES, recipe_toml: str = "", baked: Any = "auto") -> Shaker:
+    """The reachability walk for a script of ``recipe_toml``: from ``entry`` and each plugin's hooks
+    (``baked``, :func:`baked_for`'s: from the hooks the run calls, its driver baked)."""
+    baked = baked_for(entry, recipe_toml, plugins) if baked == "auto" else baked
     roots = [r for p in plugins if tree.has(p.source_module) for r in hook_roots(tree, p.source_module, is_hook_name)]
     table = stubs if isinstance(stubs, dict) else dict.fromkeys(stubs)
     present = {s: v or PREP_MESSAGE for s, v in table.items() if tree.has(s[0])}
+    if baked is not None:
+        roots, present = lean_roots(baked), {**present, **LEAN_STUBS}
     return shake(tree, [entry], roots=roots, constants=script_constants(recipe_toml), stubs=present)
 
 
+def baked_for(entry: Symbol, recipe_toml: str, plugins: Sequence[PluginRef]) -> Optional[dict[str, Any]]:
+    """The baked driver (``golf_core.export.driver``) of a training or data script, else ``None``."""
+    return bake(recipe_toml, plugins) if entry in (TRAIN_ENTRY, PREP_ENTRY) and recipe_toml else None
+
+
 def compact_source(shaker: Shaker, recipe_toml: str, plugins: Sequence[PluginRef],
-                   entry: Symbol = TRAIN_ENTRY) -> tuple[str, dict[str, str]]:
-    """The uncompressed compact script and its minified modules (deterministic)."""
+                   entry: Symbol = TRAIN_ENTRY, baked: Optional[dict[str, Any]] = None) -> tuple[str, dict[str, str]]:
+    """The uncompressed compact script and its minified modules (deterministic; ``R`` is the
+    ``baked`` driver's constants where there is one, else the recipe's TOML)."""
     mods: dict[str, str] = {}
     for name in shaker.modules():
         mods[name] = minify(strip_prose(shaker.source(name)), shaker.private_names(name))
-    lines = [f"R={literal(recipe_toml)}", f"P={[(p.name, p.module, p.version) for p in plugins]!r}", "S={"]
+    lines = [f"R={baked!r}" if baked is not None else f"R={literal(recipe_toml)}", f"P={[(p.name, p.module, p.version) for p in plugins]!r}", "S={"]
     for name, code in mods.items():
         pkg = bool(shaker.tree.modules[name][2])
         lines.append(f"{name!r}:({code!r},{int(pkg)}),")
@@ -245,7 +256,8 @@ def is_compact(script: str) -> bool:
 def build_compact(tree: SourceTree, recipe_toml: str, plugins: Sequence[PluginRef],
                   entry: Symbol = TRAIN_ENTRY, stubs: Iterable[Symbol] = PREP_ENTRIES) -> CompactScript:
     """The compact script for a run with these plugins and this resolved recipe."""
-    shaker = shake_run(tree, plugins, entry, stubs, recipe_toml)
-    src, mods = compact_source(shaker, recipe_toml, plugins, entry)
+    baked = baked_for(entry, recipe_toml, plugins)
+    shaker = shake_run(tree, plugins, entry, stubs, recipe_toml, baked)
+    src, mods = compact_source(shaker, recipe_toml, plugins, entry, baked)
     codec, script = wrap_smallest(src)
     return CompactScript(script, src, mods, codec)

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Optional
 
 from . import ExportError
-from .bundle import collect_sources, third_party_imports, tree_for
+from .bundle import ModuleSource, collect_sources, third_party_imports, tree_for
 from .compact import PREP_ENTRY, build_compact
 from .readme import readme_text
 from .rebuild import rebuild_script
-from .requirements import requirements_text
+from .requirements import COMPACT_REQUIREMENTS, requirements_text
 from .runs import read_runs
 from .submission import SubmissionInfo, submission_json
 
@@ -66,8 +66,14 @@ def export_runs(run_dir: Path, out_dir: Path, compress: bool = True, info: Optio
     tree = rebuilt.tree or tree_for(rebuilt.plugins, {})
     prep = build_compact(tree, runs[0].recipe_toml, rebuilt.plugins, entry=PREP_ENTRY, stubs={})
     (out / PREP_SCRIPT).write_bytes(prep.script.encode("utf-8"))
-    imports = third_party_imports(collect_sources(sorted({*rebuilt.modules, *prep.modules}), tree), tree)
-    (out / "requirements.txt").write_text(requirements_text(imports))
+    if rebuilt.compact is not None:  # what the two compact scripts' code imports
+        code = {**prep.modules, **rebuilt.compact.modules}
+        shaken = [ModuleSource(m, tree.get(m).path, c, tree.get(m).is_package) for m, c in sorted(code.items())]
+        requirements = requirements_text(third_party_imports(shaken, tree, as_given=True), COMPACT_REQUIREMENTS)
+    else:
+        requirements = requirements_text(third_party_imports(collect_sources(sorted({*rebuilt.modules, *prep.modules}),
+                                                                             tree), tree))
+    (out / "requirements.txt").write_text(requirements)
 
     sub = submission_json(runs, code_bytes, info)
     (out / "submission.json").write_text(json.dumps(sub, indent=2) + "\n")

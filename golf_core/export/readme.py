@@ -115,12 +115,14 @@ def readme_text(runs: list[RunRecord], sub: dict[str, Any], code_bytes: int, com
              "classes and constants it uses; golf itself need not be installed. " if compact else
              "The script carries every golf module the run could use and its plugins' code; golf itself need not be "
              "installed. ") +
-            "`--set KEY=VALUE` overrides a recipe value, `--out DIR` names the run directory, "
-            "`--print-recipe` shows the embedded recipe."]
+            ("The resolved recipe is baked in (validated when the script was written): `--seed N` and `--data DIR` "
+             "change the seed and the data root, `--out DIR` names the run directory." if compact else
+             "`--set KEY=VALUE` overrides a recipe value, `--out DIR` names the run directory, "
+             "`--print-recipe` shows the embedded recipe.")]
     if prep_script:
         out.append(f"Data preparation is not in `train_gpt.py` and not counted in its code bytes (like the records' "
-                   f"download and tokenizer scripts beside theirs): run `python {prep_script}` (same `--data`/`--set` "
-                   f"options) first.")
+                   f"download and tokenizer scripts beside theirs): run `python {prep_script}` (same `--data` "
+                   f"option) first.")
     if data.get("source", "demo") == "demo":
         out.append("Data: the demo corpus is built from the interpreter's own documentation into `$GOLF_DATA_DIR` "
                    f"(default `~/.cache/golf/data`) by {'`' + prep_script + '`' if prep_script else 'the script on first use'}.")

@@ -21,8 +21,9 @@ it, or when a library base class may call it (a name of ``torch.nn.Module``,
 ``torch.nn`` class, ``pluggy.PluginManager``, ...:
 ``library_method_names``). The others are never called, so they are dropped.
 
-``stubs`` replace a definition by a function that raises (a message) or by another
-definition (a ``(module, name)``), so that what lies behind it (data preparation) stays out
+``stubs`` replace a function by one that raises (a message), or any definition (a function,
+a class, an assignment) by another definition (a ``(module, name)``), so that what lies behind
+it (data preparation; the validating run machinery of ``golf_core.export.driver``) stays out
 of the script.
 """
 from __future__ import annotations
@@ -270,10 +271,11 @@ class Shaker:
                         pm.units.append(_Unit(single, {bound}, alias, self._bind(name, stmt, alias), origin=stmt))
                     continue
                 names = _bound_names(stmt)
-                if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and (name, stmt.name) in self.stubs:
-                    stub = self.stubs[(name, stmt.name)]
+                key = (name, next(iter(names))) if len(names) == 1 else None
+                stub = self.stubs.get(key) if key else None
+                if isinstance(stub, tuple) or (stub and isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef))):
                     if isinstance(stub, tuple):  # another definition stands in for this one
-                        imp = ast.ImportFrom(module=stub[0], names=[ast.alias(stub[1], stmt.name)], level=0)
+                        imp = ast.ImportFrom(module=stub[0], names=[ast.alias(stub[1], key[1])], level=0)
                         pm.units.append(_Unit(imp, names, imp.names[0], self._bind(name, imp, imp.names[0]),
                                               origin=imp))
                         continue
