@@ -8,8 +8,27 @@ reaches are not counted in its code bytes:
 * ``IN_SCRIPT``: True inside a script, which never resumes from a checkpoint and shows no
   progress bars (it logs lines, as the records do);
 * ``SCRIPT_CHECKPOINTS``: False inside a script exported from a run that wrote no
-  checkpoints (``[train] checkpoint_every = 0``); such a script refuses to checkpoint.
+  checkpoints (``[train] checkpoint_every = 0``); such a script refuses to checkpoint;
+* ``FOLDED``: True inside a script whose code was specialized to its recipe's values
+  (``golf_core.export.fold``); such a script refuses ``--set`` but of the keys it never
+  folds (``NEVER_FOLDED``: seed, data, device settings; ``refused_override``).
 """
+from typing import Iterable, Optional
 
 IN_SCRIPT = False
 SCRIPT_CHECKPOINTS = True
+#: Recipe keys a script never folds: they follow the machine, the seed or the data folder.
+NEVER_FOLDED = ("train.device", "train.compile", "train.cpu_threads", "train.seed", "model.dtype",
+                "model.attention_backend", "model.fused_kernels", "data.", "meta.", "check.")
+FOLDED = False
+
+
+def refused_override(overrides: Iterable[str], folded: Optional[bool] = None) -> Optional[str]:
+    """The key of the first ``KEY=VALUE`` override a folded script refuses (any but the
+    ``NEVER_FOLDED`` keys: its code may no longer read the value), else None. ``folded``
+    defaults to ``FOLDED``."""
+    for o in overrides if (FOLDED if folded is None else folded) else ():
+        key = o.split("=", 1)[0].strip()
+        if not any(key == k or (k.endswith(".") and key.startswith(k)) for k in NEVER_FOLDED):
+            return key
+    return None

@@ -29,6 +29,7 @@ from .. import tomlio
 from .bundle import PluginRef, SourceTree
 from .driver import LEAN_STUBS, bake, lean_roots
 from .script import literal
+from .fold import fold_tree
 from .shake import Shaker, Symbol, hook_roots, shake
 from .strip import strip_prose
 
@@ -147,7 +148,7 @@ def exporter_hash() -> str:
     """Short sha256 of the code that writes compact scripts and of the minifier's version (a
     script depends on them as well as on the modules it carries)."""
     here = Path(__file__).parent
-    text = "".join((here / f).read_text("utf-8") for f in ("compact.py", "shake.py", "strip.py", "driver.py"))
+    text = "".join((here / f).read_text("utf-8") for f in ("compact.py", "fold.py", "shake.py", "strip.py", "driver.py"))
     return hashlib.sha256((text + md.version("python-minifier")).encode()).hexdigest()[:12]
 
 
@@ -166,7 +167,9 @@ def shake_run(tree: SourceTree, plugins: Sequence[PluginRef], entry: Symbol = TR
     present = {s: v or PREP_MESSAGE for s, v in table.items() if tree.has(s[0])}
     if baked is not None:
         roots, present = lean_roots(baked), {**present, **LEAN_STUBS}
-    return shake(tree, [entry], roots=roots, constants=script_constants(recipe_toml), stubs=present)
+    first = shake(tree, [entry], roots=roots, constants=script_constants(recipe_toml), stubs=present)
+    folded = fold_tree(tree, first, recipe_toml, plugins)  # the recipe's values folded in, shaken again
+    return shake(folded, [entry], roots=roots, constants=script_constants(recipe_toml), stubs=present)
 
 
 def baked_for(entry: Symbol, recipe_toml: str, plugins: Sequence[PluginRef]) -> Optional[dict[str, Any]]:

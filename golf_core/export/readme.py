@@ -60,7 +60,8 @@ def readme_text(runs: list[RunRecord], sub: dict[str, Any], code_bytes: int, com
     cap = int(first.result.get("cap_bytes", 16_000_000))
     wrapper = (f"{codec} self-extracting, the blob as 7-bit text" if compact else f"{codec}+base85 self-extracting") \
         if compressed else "plain source"
-    kind = ("compact: only the definitions the run reaches, prose stripped, minified by python-minifier; "
+    kind = ("compact: only the definitions the run reaches, the recipe's values folded in and the branches they "
+            "rule out dropped, prose stripped, minified by python-minifier; "
             f"{codec} chosen as the smaller of the lzma and brotli wrappers" if compact else "readable bundle of whole modules")
     out += ["", f"Bytes: code {code_bytes} (`train_gpt.py`, {wrapper}; {kind}) "
                 f"+ model (largest seed) = {sub['bytes_total']} of the {cap:,}-byte cap "

@@ -20,6 +20,7 @@ from ..errors import GolfError
 from ..run.driver import run_recipe
 from ..plugins import PluginRegistry, set_registry
 from ..recipe import Recipe, apply_override, validate_recipe_data
+from ..scripted import refused_override
 
 
 def embedded(name: str) -> bool:
@@ -49,6 +50,9 @@ def embedded_recipe(recipe_toml: str, overrides: Sequence[str] = (), data_root: 
         data.setdefault("data", {})["root"] = data_root
         for k in ("dataset_dir", "tokenizer_path"):
             data["data"].pop(k, None)
+    refused = refused_override(overrides)
+    if refused:
+        raise GolfError(f"--set {refused}: this script was specialized to the recipe's value of it; export the run again")
     for o in overrides:
         apply_override(data, o)
     recipe = validate_recipe_data(data, where)
