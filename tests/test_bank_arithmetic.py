@@ -155,3 +155,11 @@ def test_banks_first_clip_equals_clip_grad_norm_on_the_banks_then_the_rest():
     assert not torch.equal(build_optimizers(m2, TrainSection(grad_clip_norm=0.3, muon_arithmetic="banks")).clip_grads(), want)
     first = bank_clip_order(m, banks_first=True)[0]
     assert isinstance(first, tuple) and first[0] is dict(m.named_parameters())["blocks.0.attn.c_q.weight"]
+
+
+@pytest.mark.parametrize("name", ["pr1729", "pr1736", "pr1787", "pr1851", "pr1855"])
+def test_caseops_records_train_with_their_bank_arithmetic_and_fp32_rope_angles(name):
+    from golf_core.recipe import load_recipe
+    rec = load_recipe(name)
+    assert rec.train.muon_arithmetic == "banks-first"
+    assert rec.options["partial-rope"]["fp32_angles"] is True

@@ -12,7 +12,9 @@ baseline's full RoPE; PR #1394's partial RoPE is ``rope_dims=16`` of 64.
 The angle table is computed from the ``inv_freq`` buffer in the buffer's dtype, exactly as the
 records do. ``prepare_for_device`` casts buffers with the rest of the model (the records call
 ``model.bfloat16()``), so on the GPU positions and angles are rounded to bf16 like the records';
-on CPU everything stays float32.
+on CPU everything stays float32. From PR #1530 on the records build the table in float32
+(positions exact, from the bf16-rounded ``inv_freq``) and cast it to the activations' dtype:
+``angle_dtype=torch.float32``.
 """
 from __future__ import annotations
 
@@ -47,9 +49,11 @@ class Rotary(nn.Module):
     :param base: RoPE base (``[model] rope_base``, 10000).
     :param rope_dims: how many leading dims of each head rotate (even, ``<= head_dim``);
         ``None`` (default) rotates all of them, as the baseline does.
+    :param angle_dtype: dtype of the positions and angles; ``None`` (default): ``inv_freq``'s.
     """
 
-    def __init__(self, head_dim: int, base: float = 10000.0, rope_dims: Optional[int] = None):
+    def __init__(self, head_dim: int, base: float = 10000.0, rope_dims: Optional[int] = None,
+                 angle_dtype: Optional[torch.dtype] = None):
         super().__init__()
         rope_dims = head_dim if rope_dims is None else int(rope_dims)
         if rope_dims <= 0 or rope_dims > head_dim or rope_dims % 2:
@@ -57,15 +61,17 @@ class Rotary(nn.Module):
         self.head_dim = head_dim
         self.base = float(base)
         self.rope_dims = rope_dims
+        self.angle_dtype = angle_dtype  # a plain attribute: model.bfloat16() / .double() leave it
         inv_freq = 1.0 / (self.base ** (torch.arange(0, rope_dims, 2, dtype=torch.float32) / rope_dims))
         self.register_buffer("inv_freq", inv_freq, persistent=False)
 
     def cos_sin(self, seq_len: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
         """Angle tables ``cos, sin`` of shape ``[seq_len, rope_dims // 2]`` cast to ``dtype``.
 
-        Positions and products are computed in ``inv_freq``'s dtype (the records' behaviour).
+        Positions and products are computed in ``inv_freq``'s dtype (the records' behaviour), or
+        in ``angle_dtype`` when set (#1530 on).
         """
-        inv_freq = self.inv_freq
+        inv_freq = self.inv_freq if self.angle_dtype is None else self.inv_freq.to(self.angle_dtype)
         t = torch.arange(seq_len, device=inv_freq.device, dtype=inv_freq.dtype)
         freqs = torch.outer(t, inv_freq)
         return freqs.cos().to(dtype), freqs.sin().to(dtype)
@@ -78,4 +84,5 @@ class Rotary(nn.Module):
 
     def extra_repr(self) -> str:
         """Show the rotated dims and base in ``print(model)``."""
-        return f"head_dim={self.head_dim}, rope_dims={self.rope_dims}, base={self.base:g}"
+        extra = "" if self.angle_dtype is None else f", angle_dtype={self.angle_dtype}"
+        return f"head_dim={self.head_dim}, rope_dims={self.rope_dims}, base={self.base:g}{extra}"

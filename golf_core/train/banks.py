@@ -25,6 +25,10 @@ BANKS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
+#: golf modules whose direct parameters the banked records hold on the model itself.
+HELPERS: tuple[str, ...] = ("skips.", "trunk.", "embed_transform.")
+
+
 def bank_clip_order(model: nn.Module, banks_first: bool = False) -> list[Any]:
     """Trainable parameters in the banked record's ``parameters()`` order; each bank a tuple
     (``banks_first``: the four banks lead, then the skip tensors, as #1529/#1530 register them)."""
@@ -42,7 +46,12 @@ def bank_clip_order(model: nn.Module, banks_first: bool = False) -> list[Any]:
     modules = [p for n, p in named if not n.startswith(("skips.", "blocks."))]
     blocks = [p for n, p in named if n.startswith("blocks.") and id(p) not in banked]
     if banks_first:
-        return [*banks, *skips, *modules, *blocks]
+        # the record's own tensors (golf: the direct parameters of its helper modules skips / trunk /
+        # embed_transform) follow the banks; its modules' tensors (embedding, blocks, SmearGate's
+        # projection) come after, in golf's order (#1851/#1855: smear_lambda before tok_emb, smear_gate last)
+        own = [p for n, p in named if n.startswith(HELPERS) and n.count(".") == 1]
+        rest = [p for n, p in named if id(p) not in banked and not (n.startswith(HELPERS) and n.count(".") == 1)]
+        return [*banks, *own, *rest]
     return [*skips, *banks, *modules, *blocks]
 
 

@@ -11,6 +11,9 @@ class PartialRopeOptions(Options):
     """Options of ``partial-rope``."""
 
     rope_dims: int = Field(16, ge=2, description="leading dims of each head that rotate (16 of 64 in #1394); even")
+    fp32_angles: bool = Field(
+        False, description="positions and angles in float32 (#1530 on: `inv_freq.float()`); off: in the "
+        "model's dtype, bf16 on the GPU (#1394's table, positions above 256 rounded)")
 
 
 def _tiny(opts: PartialRopeOptions, recipe) -> PartialRopeOptions:
@@ -33,5 +36,5 @@ def golf_register(register):
 @hookimpl
 def golf_build_model(model, opts):
     """Install the partial rotary on every attention."""
-    install_partial_rope(model, opts.rope_dims)
+    install_partial_rope(model, opts.rope_dims, fp32_angles=opts.fp32_angles)
     return model

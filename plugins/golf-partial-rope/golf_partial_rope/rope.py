@@ -10,6 +10,7 @@ triggers at its ``eval_seq_len = 2048`` and is not implemented here.
 """
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from golf_core.api import RecipeError, Rotary
@@ -25,8 +26,10 @@ def scaled_rope_dims(rope_dims: int, head_dim: int, reference_head_dim: int = RE
     return int(min(max(dims, 2), head_dim - head_dim % 2))
 
 
-def install_partial_rope(model: nn.Module, rope_dims: int) -> int:
+def install_partial_rope(model: nn.Module, rope_dims: int, fp32_angles: bool = False) -> int:
     """Replace every block's ``attn.rotary`` with ``Rotary(head_dim, base, rope_dims)``.
+
+    :param fp32_angles: build the angle table in float32 whatever the model's dtype (#1530 on).
 
     :return: the number of attentions changed.
     :raises RecipeError: ``rope_dims`` odd, < 2 or larger than the head dim.
@@ -37,6 +40,7 @@ def install_partial_rope(model: nn.Module, rope_dims: int) -> int:
         raise RecipeError(f"options.partial-rope.rope_dims = {rope_dims}: must be even and in 2..head_dim ({head_dim})")
     n = 0
     for block in model.blocks[: cfg.num_layers]:
-        block.attn.rotary = Rotary(head_dim, base=cfg.rope_base, rope_dims=rope_dims)
+        block.attn.rotary = Rotary(head_dim, base=cfg.rope_base, rope_dims=rope_dims,
+                                   angle_dtype=torch.float32 if fp32_angles else None)
         n += 1
     return n

@@ -71,3 +71,28 @@ def test_bad_dims_and_tiny_scaling():
     recipe = load_recipe_text("[model]\nmodel_dim = 64\nnum_heads = 4\nnum_kv_heads = 2\n")
     assert plugin._tiny(plugin.PartialRopeOptions(), recipe).rope_dims == 4
     assert plugin.PartialRopeOptions().rope_dims == 16
+
+
+def test_fp32_angles_keep_positions_exact_in_a_bf16_model():
+    """#1530 on: the angle table from float32 positions and the bf16-rounded frequencies, against
+    float64 ``cos(t * f)``; the default table of a bf16 model rounds the positions (#1394's)."""
+    T = 2048
+    tables = {}
+    for fp32 in (False, True):
+        m = make_model()
+        install_partial_rope(m, 16, fp32_angles=fp32)
+        m.bfloat16()
+        rot = m.blocks[0].attn.rotary
+        assert rot.inv_freq.dtype == torch.bfloat16
+        tables[fp32] = rot.cos_sin(T, torch.float32)[0]
+    freqs = m.blocks[0].attn.rotary.inv_freq.double()
+    want = torch.cos(torch.arange(T, dtype=torch.float64)[:, None] * freqs[None, :])
+    assert float((tables[True].double() - want).abs().max()) < 1e-3   # fp32 angle rounding at t*f ~ 2000
+    assert float((tables[False].double() - want).abs().max()) > 0.5  # bf16 positions and angles
+
+
+def test_fp32_angles_option_reaches_every_attention():
+    rec = load_recipe_text('plugins = ["partial-rope"]\n[model]\nmodel_dim = 64\nnum_heads = 4\nnum_kv_heads = 2\n'
+                           '[options.partial-rope]\nrope_dims = 16\nfp32_angles = true\n')
+    m = plugin.golf_build_model(make_model(), plugin.PartialRopeOptions(**rec.options["partial-rope"]))
+    assert all(b.attn.rotary.angle_dtype == torch.float32 for b in m.blocks)
