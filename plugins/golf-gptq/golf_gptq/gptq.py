@@ -60,15 +60,17 @@ def prepare_hessian(H: Tensor, damp: float = DAMP, act_order: bool = True) -> Pr
     diag = torch.diagonal(H)
     dead = diag == 0
     H[dead, dead] = 1.0
-    mean_diag = float(torch.diagonal(H).mean())
-    perm = torch.argsort(torch.diagonal(H), descending=True) if act_order else None
-    eye = torch.eye(n, dtype=dtype, device=H.device)
+    # the records' arithmetic (#1394 on): damp = 0.01 * mean(diag) as a tensor op in H's dtype, added
+    # to the diagonal in place, and the act-order permutation taken from the DAMPED diagonal (adding
+    # damp can round distinct small diagonal entries to ties, which argsort then orders its own way)
+    mean_diag = torch.diagonal(H).mean()
     d = damp
     for _ in range(7):
-        Hd = H + d * mean_diag * eye
-        if perm is not None:
-            Hd = Hd[perm][:, perm]
-        L, info = torch.linalg.cholesky_ex(Hd)
+        Hd = H.clone()
+        Hd.diagonal().add_(d * mean_diag)
+        perm = torch.argsort(torch.diagonal(Hd), descending=True) if act_order else None
+        Hp = Hd[perm][:, perm] if perm is not None else Hd
+        L, info = torch.linalg.cholesky_ex(Hp)
         if int(info) == 0:
             Hinv = torch.cholesky_inverse(L)
             U, info2 = torch.linalg.cholesky_ex(Hinv, upper=True)
@@ -78,7 +80,7 @@ def prepare_hessian(H: Tensor, damp: float = DAMP, act_order: bool = True) -> Pr
     else:
         raise ValueError("Hessian is not positive definite even after damping")
     invperm = torch.argsort(perm) if perm is not None else None
-    diag_damped = torch.diagonal(Hd)[invperm] if invperm is not None else torch.diagonal(Hd).clone()
+    diag_damped = torch.diagonal(Hd).clone()  # original column order
     return PreparedHessian(dead=dead, perm=perm, invperm=invperm, hinv_upper=U, damp=d, diag=diag_damped)
 
 

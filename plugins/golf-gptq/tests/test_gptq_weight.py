@@ -95,3 +95,20 @@ def test_prepared_hessian_is_reusable_and_damping_escalates():
     Hs = torch.ones(6, 6, dtype=torch.float64)
     p2 = prepare_hessian(Hs, damp=0.0)
     assert p2.damp > 0
+
+
+def test_act_order_follows_the_damped_diagonal_in_float32():
+    """The records (#1394 on) add damp = 0.01 * mean(diag) to the fp32 diagonal, then sort it: small
+    distinct entries that round to the same damped value tie, and the tie order is the damped one's."""
+    n = 64
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(4 * n, n, generator=g)
+    X[:, n // 2:] *= 1e-5  # half the inputs nearly dead: their damped diagonal entries round to ties
+    H = (X.T @ X).float()
+    prep = prepare_hessian(H)
+    Hd = H.clone()
+    Hd.diagonal().add_(0.01 * H.diag().mean())
+    want = torch.argsort(Hd.diag(), descending=True)
+    assert torch.equal(prep.perm, want)
+    assert not torch.equal(want, torch.argsort(H.diag(), descending=True))  # the undamped order differs
+    assert torch.equal(prep.diag, Hd.diag())
