@@ -63,7 +63,7 @@ def prepare_hessian(H: Tensor, damp: float = DAMP, act_order: bool = True) -> Pr
     # the records' arithmetic (#1394 on): damp = 0.01 * mean(diag) as a tensor op in H's dtype, added
     # to the diagonal in place, and the act-order permutation taken from the DAMPED diagonal (adding
     # damp can round distinct small diagonal entries to ties, which argsort then orders its own way)
-    mean_diag = torch.diagonal(H).mean()
+    mean_diag = H.diag().mean()  # a contiguous copy, as the records: the strided view sums in another order
     d = damp
     for _ in range(7):
         Hd = H.clone()

@@ -98,11 +98,12 @@ def test_prepared_hessian_is_reusable_and_damping_escalates():
 
 
 def test_act_order_follows_the_damped_diagonal_in_float32():
-    """The records (#1394 on) add damp = 0.01 * mean(diag) to the fp32 diagonal, then sort it: small
-    distinct entries that round to the same damped value tie, and the tie order is the damped one's."""
-    n = 64
-    g = torch.Generator().manual_seed(0)
-    X = torch.randn(4 * n, n, generator=g)
+    """The records (#1394 on) add damp = 0.01 * mean(diag) (the mean of ``H.diag()``, a contiguous
+    copy) to the fp32 diagonal, then sort it: small distinct entries that round to the same damped
+    value tie, and the tie order is the damped one's."""
+    n = 384
+    g = torch.Generator().manual_seed(2)  # a case where the mean of the strided diagonal view rounds otherwise
+    X = torch.randn(2 * n, n, generator=g) * torch.logspace(-2, 1.5, n)
     X[:, n // 2:] *= 1e-5  # half the inputs nearly dead: their damped diagonal entries round to ties
     H = (X.T @ X).float()
     prep = prepare_hessian(H)
@@ -112,3 +113,5 @@ def test_act_order_follows_the_damped_diagonal_in_float32():
     assert torch.equal(prep.perm, want)
     assert not torch.equal(want, torch.argsort(H.diag(), descending=True))  # the undamped order differs
     assert torch.equal(prep.diag, Hd.diag())
+    Hp = Hd[want][:, want]
+    assert torch.equal(prep.hinv_upper, torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(Hp)), upper=True))
