@@ -157,8 +157,10 @@ def test_banks_first_clip_equals_clip_grad_norm_on_the_banks_then_the_rest():
     assert isinstance(first, tuple) and first[0] is dict(m.named_parameters())["blocks.0.attn.c_q.weight"]
 
 
-@pytest.mark.parametrize("name", ["pr1729", "pr1736", "pr1787", "pr1851", "pr1855"])
-def test_caseops_records_train_with_their_bank_arithmetic_and_fp32_rope_angles(name):
+@pytest.mark.parametrize("name", ["pr1530", "pr1610", "pr1626", "pr1667",
+                                  "pr1729", "pr1736", "pr1787", "pr1851", "pr1855"])
+def test_records_from_1530_train_with_their_bank_arithmetic_and_fp32_rope_angles(name):
+    """#1530's code on builds its RoPE table from ``inv_freq.float()``; #1529's in the buffer's dtype."""
     from golf_core.recipe import load_recipe
     rec = load_recipe(name)
     assert rec.train.muon_arithmetic == "banks-first"
