@@ -9,6 +9,10 @@ reaches are not counted in its code bytes:
   progress bars (it logs lines, as the records do);
 * ``SCRIPT_CHECKPOINTS``: False inside a script exported from a run that wrote no
   checkpoints (``[train] checkpoint_every = 0``); such a script refuses to checkpoint;
+* ``AUDITED``: False inside every script: the bookkeeping only ``golf check`` reads (the audit
+  reruns golf, never a script) is not kept there: the eval session's violations, watched rows,
+  largest |logsumexp| and rows checked, ``eval_ledger.jsonl`` (the ledger itself stays: plugins
+  certify it), and ``manifest.json``'s ``git`` and ``data`` (shard hashes) entries;
 * ``FOLDED``: True inside a script whose code was specialized to its recipe's values
   (``golf_core.export.fold``); such a script refuses ``--set`` but of the keys it never
   folds (``NEVER_FOLDED``: seed, data, device settings; ``refused_override``).
@@ -16,6 +20,7 @@ reaches are not counted in its code bytes:
 from typing import Iterable, Optional
 
 IN_SCRIPT = False
+AUDITED = True
 SCRIPT_CHECKPOINTS = True
 #: Recipe keys a script never folds: they follow the machine, the seed or the data folder.
 NEVER_FOLDED = ("train.device", "train.compile", "train.cpu_threads", "train.seed", "model.dtype",

@@ -98,3 +98,25 @@ def test_a_script_carries_checkpoints_and_resuming_only_where_it_can_reach_them(
     # refuses ``--set train.checkpoint_every``: golf_core.scripted.FOLDED)
     assert "def save_checkpoint" not in sources[0]
     assert "def save_checkpoint" in sources[5] and "exported from a run without checkpoints" not in sources[5]
+
+
+def test_a_script_calls_only_the_hooks_its_code_names_and_keeps_no_audit_bookkeeping():
+    from golf_core.export.bundle import plugin_refs, tree_for
+    from golf_core.export.compact import TRAIN_ENTRY, baked_for, build_compact
+    from golf_core.plugins import activate
+    from golf_core.recipe import load_recipe
+
+    recipe = load_recipe("pr1394")  # no checkpoints: nothing calls golf_state_dict / golf_load_state_dict
+    plugins = plugin_refs(activate(recipe))
+    assert "golf_state_dict" in baked_for(TRAIN_ENTRY, recipe.to_toml(), plugins)["active"]["hooks"]
+    script = build_compact(tree_for(plugins, {}), recipe.to_toml(), plugins)
+    source = script.source
+    code = "".join(script.modules.values())
+    assert "def golf_state_dict" not in code and "def golf_load_state_dict" not in code
+    assert "def golf_on_step_end" in code  # a hook the loop calls keeps its implementations
+    # only `golf check` reads these (golf_core.scripted.AUDITED): violations, watched rows, the ledger
+    # file, the git state and shard hashes of manifest.json
+    session = script.modules["golf_core.eval.session"]
+    assert "watch_rows" not in session and "violations" not in session and "max_abs_lse" not in session
+    assert "write_ledger" not in source and "rev-parse" not in source and "golf_core.data.preflight" not in script.modules
+    assert "ledger.append" in session  # the ledger itself stays: plugins certify it

@@ -145,3 +145,14 @@ def test_exported_script_retrains_the_run_without_golf(demo_run, tmp_path):
     # the baked driver (golf_core.export.driver): neither pydantic nor pluggy at run time (argparse is
     # torch's, through unittest)
     assert not _imported(run.stderr) & {"pydantic", "pluggy"}
+    # what reads a run folder reads the script's: `golf eval` scores its artifact to its val_bpb, its
+    # result.json has golf's keys; only what `golf check` alone reads (golf_core.scripted.AUDITED) is not
+    # written: eval_ledger.jsonl, manifest.json's git state and shard hashes
+    done = _golf("eval", str(work / "rerun" / "artifact.bin"), "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = json.loads(done.stdout)
+    assert abs(got["val_bpb"] - new["val_bpb"]) < 1e-9 and got["coverage_exactly_once"]
+    assert set(new) == set(old) and new["legality"] == old["legality"]
+    manifests = [json.loads((d / "manifest.json").read_text()) for d in (demo_run, work / "rerun")]
+    assert set(manifests[0]) - set(manifests[1]) == {"git", "data"} and not set(manifests[1]) - set(manifests[0])
+    assert (demo_run / "eval_ledger.jsonl").is_file() and not (work / "rerun" / "eval_ledger.jsonl").exists()

@@ -342,3 +342,24 @@ def test_pruned_branch_ends_its_block_and_sentences_keep_no_method():
     assert want == [[1, 2, None]]
     shaken = {m: minify(s.source(m)) for m in s.modules()}
     assert _run(shaken, {"dd"}, [("dd.entry", "main")]) == [[None, 2, None]]  # the script's branch
+
+
+def test_named_roots_are_kept_only_once_their_name_is_read():
+    tree = FakeTree({
+        "hk": '''
+            def caller(plugins):
+                return plugins.observe("golf_called", x=1)
+            def golf_called(x):
+                return helper(x)
+            def golf_never(x):
+                return other(x)
+            def helper(x):
+                return x
+            def other(x):
+                return x
+        ''',
+    })
+    named = {"golf_called": [("hk", "golf_called")], "golf_never": [("hk", "golf_never")]}
+    src = shake(tree, [("hk", "caller")], named_roots=named).source("hk")
+    assert "def golf_called" in src and "def helper" in src
+    assert "golf_never" not in src and "def other" not in src

@@ -42,7 +42,7 @@ from golf_core.errors import GolfError, LegalityError
 from golf_core.eval.bpb import EvalResult
 from golf_core.eval.documents import Document, find_documents, order_ranks
 from golf_core.eval.windows import WindowSchedule
-from golf_core.scripted import IN_SCRIPT
+from golf_core.scripted import AUDITED, IN_SCRIPT
 
 DEFAULT_BATCH_SEQS = 32
 
@@ -73,7 +73,7 @@ class WindowBatch:
     @property
     def y(self) -> torch.Tensor:
         """The targets; before the batch is scored, reading them is a recorded violation."""
-        if not self.scored and self._session is not None:
+        if AUDITED and not self.scored and self._session is not None:
             self._session._violation("read_unscored_targets",
                                      f"batch.y of windows {int(self.window_index[0])}..{int(self.window_index[-1])} "
                                      f"read before they were scored")
@@ -194,12 +194,13 @@ class EvalSession:
         self.byte_count = 0
         self.state_version = 0
         self.ledger: list[dict] = []
-        self.violations: list[tuple[str, str]] = []
         self.vocab_size = int(luts.size)
-        self.rows_checked = 0
-        self.max_abs_lse = 0.0
-        self.watch: frozenset[int] = frozenset()
-        self.watch_rows: dict[int, np.ndarray] = {}
+        if AUDITED:  # what only `golf check` reads (a script is never audited: the audit reruns golf)
+            self.violations: list[tuple[str, str]] = []
+            self.rows_checked = 0
+            self.max_abs_lse = 0.0
+            self.watch: frozenset[int] = frozenset()
+            self.watch_rows: dict[int, np.ndarray] = {}
         self._progress = None
         self._documents: Optional[tuple[int, list[Document]]] = None
 
@@ -317,6 +318,21 @@ class EvalSession:
         if (kind, message) not in self.violations and len(self.violations) < 100:
             self.violations.append((kind, message))
 
+    def _audit_rows(self, targets: np.ndarray, z: torch.Tensor, vals: np.ndarray) -> None:
+        """What ``golf check`` reads of scored rows: the largest |logsumexp|, non-finite NLLs
+        (a violation), the watched targets' log-probability rows, the count of rows checked."""
+        with torch.no_grad():
+            lse = torch.logsumexp(z, dim=-1)
+            self.max_abs_lse = max(self.max_abs_lse, float(lse.abs().max()))
+        if not np.isfinite(vals).all():
+            t = int(targets[np.argmax(~np.isfinite(vals))])
+            self._violation("non_finite", f"the scored row of target {t} gives a non-finite NLL")
+        if self.watch:
+            hit = np.nonzero(np.isin(targets, list(self.watch)))[0]
+            for k in hit:
+                self.watch_rows[int(targets[k])] = (z[int(k)].double() - lse[int(k)].double()).cpu().numpy()
+        self.rows_checked += int(targets.size)
+
     def score(self, batch: WindowBatch, logits: torch.Tensor) -> None:
         """Score every scored target of ``batch`` from the full rows the adapter predicts.
 
@@ -336,7 +352,9 @@ class EvalSession:
                             f"[n_scored, V]; got shape {tuple(z.shape)} for a batch {mask_shape} with "
                             f"{targets.shape[0]} scored positions (the session computes the NLL itself)")
         if z.shape[-1] < self.vocab_size:
-            self._violation("short_rows", f"scored rows have {z.shape[-1]} columns, the vocabulary {self.vocab_size}")
+            if AUDITED:
+                self._violation("short_rows",
+                                f"scored rows have {z.shape[-1]} columns, the vocabulary {self.vocab_size}")
             raise LegalityError(f"session.score: rows have {z.shape[-1]} columns; a distribution over all "
                                 f"{self.vocab_size} token ids is required")
         if targets.size == 0:
@@ -346,26 +364,19 @@ class EvalSession:
         if seen.any():
             t = int(targets[np.argmax(seen > 0)])
             msg = f"target {t} (validation token {t + 1}) scored twice"
-            self._violation("scored_twice", msg)
+            if AUDITED:
+                self._violation("scored_twice", msg)
             raise LegalityError(msg)
         if z.dtype != torch.float64:
             z = z.float()
         y = batch._y[batch.score_mask].to(z.device)
         with torch.no_grad():
-            lse = torch.logsumexp(z, dim=-1)
             # F.cross_entropy (log_softmax + gather), as the records score: bitwise their per-token NLL
             vals_t = F.cross_entropy(z, y, reduction="none")
-            self.max_abs_lse = max(self.max_abs_lse, float(lse.abs().max()))
         vals = vals_t.to("cpu", torch.float64).numpy()
-        if not np.isfinite(vals).all():
-            t = int(targets[np.argmax(~np.isfinite(vals))])
-            self._violation("non_finite", f"the scored row of target {t} gives a non-finite NLL")
-        if self.watch:
-            hit = np.nonzero(np.isin(targets, list(self.watch)))[0]
-            for k in hit:
-                self.watch_rows[int(targets[k])] = (z[int(k)].double() - lse[int(k)].double()).cpu().numpy()
+        if AUDITED:
+            self._audit_rows(targets, z, vals)
         batch.scored = True
-        self.rows_checked += int(targets.size)
         self._coverage[targets] += 1
         self._nll[targets] = vals
         self.loss_sum += float(vals.sum(dtype=np.float64))
@@ -408,7 +419,8 @@ class EvalSession:
             cov = t.cpu().numpy()
         if (cov == 0).any():
             t = lo + int(np.argmax(cov == 0))
-            self._violation("update_before_score", f"update_tokens: target {t} has not been scored yet")
+            if AUDITED:
+                self._violation("update_before_score", f"update_tokens: target {t} has not been scored yet")
             raise LegalityError(f"update_tokens: target {t} (validation token {t + 1}) has not been scored yet; "
                                 f"score every window of the chunk before adapting on it")
         self.ledger.append({"event": "update", "state_version": self.state_version, "targets": [lo, hi]})

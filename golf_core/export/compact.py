@@ -27,7 +27,7 @@ import brotli
 
 from .. import tomlio
 from .bundle import PluginRef, SourceTree
-from .driver import LEAN_STUBS, bake, lean_roots
+from .driver import LEAN_STUBS, bake, called_only, lean_roots
 from .script import literal
 from .fold import fold_tree
 from .shake import Shaker, Symbol, hook_roots, shake
@@ -47,7 +47,7 @@ PREP_ENTRIES: dict[Symbol, object] = {
 PREP_MESSAGE = "the dataset is not prepared: run `python prepare_data.py` first"
 #: Names whose value is known inside every exported script (``golf_core.scripted``; their
 #: dead branches are dropped).
-SCRIPT_CONSTANTS = {"IN_SCRIPT": True}
+SCRIPT_CONSTANTS = {"IN_SCRIPT": True, "AUDITED": False}
 
 
 def script_constants(recipe_toml: str) -> dict[str, bool]:
@@ -165,11 +165,13 @@ def shake_run(tree: SourceTree, plugins: Sequence[PluginRef], entry: Symbol = TR
     roots = [r for p in plugins if tree.has(p.source_module) for r in hook_roots(tree, p.source_module, is_hook_name)]
     table = stubs if isinstance(stubs, dict) else dict.fromkeys(stubs)
     present = {s: v or PREP_MESSAGE for s, v in table.items() if tree.has(s[0])}
-    if baked is not None:
-        roots, present = lean_roots(baked), {**present, **LEAN_STUBS}
-    first = shake(tree, [entry], roots=roots, constants=script_constants(recipe_toml), stubs=present)
+    named: dict[str, list[Symbol]] = {}
+    if baked is not None:  # a hook's implementations are kept where the kept code calls it
+        roots, named, present = [], lean_roots(baked), {**present, **LEAN_STUBS}
+    walk = dict(entries=[entry], roots=roots, constants=script_constants(recipe_toml), stubs=present, named_roots=named)
+    first = shake(tree, **walk)
     folded = fold_tree(tree, first, recipe_toml, plugins)  # the recipe's values folded in, shaken again
-    return shake(folded, [entry], roots=roots, constants=script_constants(recipe_toml), stubs=present)
+    return shake(folded, **walk)
 
 
 def baked_for(entry: Symbol, recipe_toml: str, plugins: Sequence[PluginRef]) -> Optional[dict[str, Any]]:
@@ -261,6 +263,8 @@ def build_compact(tree: SourceTree, recipe_toml: str, plugins: Sequence[PluginRe
     """The compact script for a run with these plugins and this resolved recipe."""
     baked = baked_for(entry, recipe_toml, plugins)
     shaker = shake_run(tree, plugins, entry, stubs, recipe_toml, baked)
+    if baked is not None:
+        baked = called_only(baked, shaker.names_read)
     src, mods = compact_source(shaker, recipe_toml, plugins, entry, baked)
     codec, script = wrap_smallest(src)
     return CompactScript(script, src, mods, codec)

@@ -123,6 +123,15 @@ def bake(recipe_toml: str, plugins: Sequence[PluginRef]) -> Optional[dict[str, A
     return baked if _plain(baked) else None
 
 
-def lean_roots(baked: dict[str, Any]) -> list[Symbol]:
-    """The definitions a baked script calls as hooks (no other hook of a plugin is reached)."""
-    return sorted({(m, f) for rows in baked["active"]["hooks"].values() for _, m, f, _ in rows})
+def lean_roots(baked: dict[str, Any]) -> dict[str, list[Symbol]]:
+    """The definitions a baked script may call as hooks, by hook (no other hook of a plugin is
+    reached; a hook's are kept once the kept code names the hook: ``shake``'s ``named_roots``)."""
+    return {hook: sorted({(m, f) for _, m, f, _ in rows}) for hook, rows in baked["active"]["hooks"].items()}
+
+
+def called_only(baked: dict[str, Any], names_read: set[str]) -> dict[str, Any]:
+    """``baked`` with only the hooks the kept code calls (names among ``names_read``): the
+    implementations of the others are not in the script (a run without checkpoints never calls
+    ``golf_state_dict``)."""
+    hooks = {h: rows for h, rows in baked["active"]["hooks"].items() if h in names_read}
+    return {**baked, "active": {**baked["active"], "hooks": hooks}}

@@ -227,7 +227,8 @@ class Shaker:
     """The reachability walk over a source tree (``SourceTree``-like: ``has``, ``source``,
     ``modules[name][2]`` is_package)."""
 
-    def __init__(self, tree, constants: Mapping[str, bool] = (), stubs: Mapping[Symbol, Union[str, Symbol]] = ()) -> None:
+    def __init__(self, tree, constants: Mapping[str, bool] = (), stubs: Mapping[Symbol, Union[str, Symbol]] = (),
+                 named_roots: Mapping[str, Iterable[Symbol]] = ()) -> None:
         self.tree = tree
         self.constants = dict(constants)
         self.stubs = dict(stubs)
@@ -245,6 +246,8 @@ class Shaker:
         self.names_read: set[str] = set()
         self._pending: dict[str, list[tuple[str, ast.stmt]]] = {}
         self._live_methods: set[int] = set()  # id() of the method nodes kept
+        #: Definitions waiting for the kept code to read a name (a hook's, which calls them).
+        self._named_roots: dict[str, list[Symbol]] = {n: list(s) for n, s in dict(named_roots).items()}
 
     # -- parsing ---------------------------------------------------------------------------
     def _is_package(self, name: str) -> bool:
@@ -395,6 +398,8 @@ class Shaker:
         new = names - self.names_read
         self.names_read |= new
         for n in new:
+            for symbol in self._named_roots.pop(n, ()):
+                self.reach_symbol(*symbol)
             for module, method in self._pending.pop(n, ()):
                 self._live_methods.add(id(method))
                 self._walk_stmt(module, method)
@@ -593,10 +598,13 @@ def _local_bindings(shaker: Shaker, module: str, stmt: ast.stmt) -> dict[str, _B
 
 
 def shake(tree, entries: Iterable[Symbol], whole: Iterable[str] = (), roots: Iterable[Symbol] = (),
-          constants: Mapping[str, bool] = (), stubs: Mapping[Symbol, Union[str, Symbol]] = ()) -> Shaker:
-    """Walk ``tree`` from ``entries`` (and ``roots``: more definitions to keep; ``whole``:
-    modules kept entirely); return the finished Shaker (``modules()``, ``source(m)``)."""
-    s = Shaker(tree, constants, stubs)
+          constants: Mapping[str, bool] = (), stubs: Mapping[Symbol, Union[str, Symbol]] = (),
+          named_roots: Mapping[str, Iterable[Symbol]] = ()) -> Shaker:
+    """Walk ``tree`` from ``entries`` (and ``roots``: more definitions to keep; ``named_roots``:
+    definitions kept once the kept code reads the name they are filed under, as a hook's
+    implementations once something calls the hook by its name; ``whole``: modules kept
+    entirely); return the finished Shaker (``modules()``, ``source(m)``)."""
+    s = Shaker(tree, constants, stubs, named_roots)
     for m, n in [*entries, *roots]:
         s.reach_symbol(m, n)
     for m in whole:

@@ -19,6 +19,7 @@ from .. import __version__, rundir
 from ..context import RunContext
 from ..plugins import PluginRegistry
 from ..recipe import Recipe
+from ..scripted import AUDITED
 from ..train.distributed import barrier
 from ..train.rng import seed_everything
 from .artifact import load_artifact_into_fresh_model, on_artifact_load, write_artifact
@@ -237,7 +238,7 @@ class Run:
                      f"eval_seconds:{self.eval_seconds:.2f}{clocks}")
         ctx.log.metric(event="val", phase="final", val_loss=self.final.val_loss, val_bpb=self.final.val_bpb,
                        step=self._steps())
-        if ctx.is_main and self.out is not None and getattr(self.session, "ledger", None):
+        if AUDITED and ctx.is_main and self.out is not None and getattr(self.session, "ledger", None):
             self.session.write_ledger(self.out / "eval_ledger.jsonl")
         return self.final
 

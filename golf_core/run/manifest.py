@@ -11,6 +11,7 @@ from torch import nn
 
 from .. import __version__
 from ..context import RunContext
+from ..scripted import AUDITED
 
 
 def _git_state() -> dict[str, Any]:
@@ -49,8 +50,9 @@ def manifest(ctx: RunContext, model: Optional[nn.Module] = None) -> dict[str, An
         "recipe_sha256": ctx.recipe.sha256(),
         "source": ctx.recipe.source_path,
         "tiny": ctx.recipe.tiny,
-        "git": _git_state(),
-        "data": _data_record(ctx),
+        # the golf checkout's git state and every shard's sha256: for golf runs (a script has no
+        # checkout, and reads the data its prepare_data.py built)
+        **({"git": _git_state(), "data": _data_record(ctx)} if AUDITED else {}),
     }
 
 
