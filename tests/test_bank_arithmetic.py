@@ -165,3 +165,27 @@ def test_records_from_1530_train_with_their_bank_arithmetic_and_fp32_rope_angles
     rec = load_recipe(name)
     assert rec.train.muon_arithmetic == "banks-first"
     assert rec.options["partial-rope"]["fp32_angles"] is True
+
+
+def test_banks_first_order_places_smeargate_as_the_later_records_register_it():
+    """#1851/#1855 (openai/parameter-golf records 2026-04-27_*) list their parameters as: the four
+    banks, skip weights, skip gates, the routing lambdas, SmearGate's lambda, the embedding, the
+    blocks, then SmearGate's gate (a module built after the blocks). The phases' clip sums norms in
+    that order; any other order moves the clip coefficient by an ulp (bench/parity.md, fttt)."""
+    from golf_core.recipe import load_recipe
+    from golf_core.run import build_model, make_context
+    rec = load_recipe(str(REPO / "recipes" / "pr1855.toml"), overrides=[
+        "data.vocab_size=96", "model.model_dim=64", "model.num_heads=4", "model.num_kv_heads=2",
+        "train.device=cpu", "model.dtype=fp32"])
+    ctx = make_context(rec, None, echo=False)
+    m = build_model(rec, ctx.plugins, ctx)
+    name_of = {id(p): n for n, p in m.named_parameters()}
+    order = bank_clip_order(m, banks_first=True)
+    assert all(isinstance(t, tuple) for t in order[:4])
+    rest = [name_of[id(p)] for p in order[4:]]
+    head = ["skips.skip_weights", "skips.skip_gates", "trunk.parallel_post_lambdas", "trunk.parallel_resid_lambdas",
+            "embed_transform.smear_lambda", "tok_emb.weight"]
+    assert rest[:len(head)] == head
+    assert rest[-1] == "embed_transform.smear_gate.weight"
+    assert all(n.startswith("blocks.") for n in rest[len(head):-1])
+    assert len(rest) + sum(len(t) for t in order[:4]) == sum(1 for p in m.parameters() if p.requires_grad)
