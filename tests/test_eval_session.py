@@ -333,6 +333,7 @@ _DIST_SCRIPT = textwrap.dedent("""
     toks = s2.update_tokens(c)   # needs the other rank's half of the chunk: all-reduced coverage
     if dist.get_rank() == 0:
         print(json.dumps([res.val_loss, res.val_bpb, res.tokens, res.bytes, res.coverage_ok, len(toks)]))
+    dist.barrier()  # no rank leaves while the other is in a collective (gloo: "terminate called")
     dist.destroy_process_group()
 """)
 

@@ -178,6 +178,7 @@ res = sess.result()
 mine = np.nonzero(sess.coverage)[0]
 print(json.dumps({"targets": mine.tolist(), "nll": sess.nll[mine].tolist(), "hinted": tilt.hinted,
                   "val_bpb": res.val_bpb, "val_loss": res.val_loss}))
+dist.barrier()  # no rank leaves while the other is in a collective (gloo: "terminate called")
 dist.destroy_process_group()
 """
 
