@@ -6,8 +6,8 @@ recipes that between them exercise every distinct piece of the adapter, on a str
 demo documents: pr1626 (three phases of global SGD, one document per batch, so phases 1 and 2
 change the model before later documents are scored; pr1610's single phase is the same code with
 N = 1) and pr1667 (two documents per batch, a per-batch reset and a smaller last bank, with the
-SmearGate and the attention output gate inside the TTT forward; pr1530 is the same adapter
-without the gates). Measured on one core: pr1626 ~47 s, pr1667 ~31 s of CPU (pr1530 and
+SmearGate and the attention output gate inside the TTT forward, and its declared
+document-independent eval audited; pr1530 is the same adapter without the gates). Measured on one core: pr1626 ~47 s, pr1667 ~31 s of CPU (pr1530 and
 pr1610 would add ~22 s each).
 """
 from __future__ import annotations
@@ -34,6 +34,8 @@ def test_ttt_settings_as_the_records_ran_them():
     assert [t[n].get("prefix_docs", 0) for n in NAMES] == [0, 2000, 2000, 0]
     assert (t["pr1610"]["num_phases"], t["pr1610"]["global_lr"], t["pr1610"]["global_epochs"]) == (1, 0.005, 3)
     assert (t["pr1626"]["num_phases"], t["pr1626"]["global_lr"], t["pr1626"]["global_epochs"]) == (3, 0.001, 1)
+    # document-independent eval is declared (and so audited) exactly where there are no phases
+    assert [load_recipe(n).check.document_independent for n in NAMES] == [True, False, False, True]
 
 
 def _check(name, extra, tmp_path):
@@ -43,6 +45,8 @@ def _check(name, extra, tmp_path):
     assert rep.passed, rep.table()
     v = {r.id: r.verdict for r in rep.rules}
     assert v["causality"] == PASS and v["scored_once"] == PASS and v["score_before_update"] == PASS
+    if recipe.check.document_independent:   # pr1667 (from pr1530): no phases, adapters reset per document
+        assert v["document_independence"] == PASS
     events = [json.loads(line) for line in (out / "eval_ledger.jsonl").read_text().splitlines()]
     return events
 
