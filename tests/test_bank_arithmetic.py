@@ -171,7 +171,7 @@ def test_banks_first_order_places_smeargate_as_the_later_records_register_it():
     """#1851/#1855 (openai/parameter-golf records 2026-04-27_*) list their parameters as: the four
     banks, skip weights, skip gates, the routing lambdas, SmearGate's lambda, the embedding, the
     blocks, then SmearGate's gate (a module built after the blocks). The phases' clip sums norms in
-    that order; any other order moves the clip coefficient by an ulp (bench/parity.md, fttt)."""
+    that order; any other order moves the clip coefficient by an ulp (bench/parity.md, "LoRA/phased TTT of #1667 and of the CaseOps records")."""
     from golf_core.recipe import load_recipe
     from golf_core.run import build_model, make_context
     rec = load_recipe(str(REPO / "recipes" / "pr1855.toml"), overrides=[

@@ -21,7 +21,7 @@ def readme_figure(label: str) -> float:
 def test_the_demo_is_bounded_by_steps_not_the_clock():
     r = load_recipe("demo")
     assert r.train.max_wallclock_seconds == 0 and r.train.iterations == 90
-    assert readme_figure("expect") == 2.4347  # golf run recipes/demo.toml: 2.43468546 (fused Adam on CPU since the fidelity work)
+    assert readme_figure("expect") == 2.4347  # golf run recipes/demo.toml: 2.43468546 (fused Adam on CPU, as the records)
 
 
 def test_a_short_demo_run_lands_on_the_readme_figure(tmp_path):
