@@ -54,6 +54,7 @@ Training and adapting
     ``grad_only_for``        ``requires_grad`` on given parameters only; flags restored
     ``frozen``               every parameter ``requires_grad = False`` for a block
     ``bank_clip_order``      parameters in a banked record's ``parameters()`` order, each bank a tuple
+    ``banked_clip_order``    the same for a ``[train] muon_arithmetic`` value (``None``: not banked)
     ``clip_banked_``         clip gradients to a total norm taken as over the record's banks
 
 Distributed (each is the identity / a no-op in a single process)
@@ -127,14 +128,14 @@ from .stash import Stash, StashKey
 from .technique import TechniqueInfo
 from .train.distributed import (all_reduce, any_rank, barrier, broadcast_object, get_rank, get_world_size,
                                 is_distributed, max_over_ranks, reduce_device, token_mean_grads)
-from .train.banks import bank_clip_order, clip_banked_
+from .train.banks import bank_clip_order, banked_clip_order, clip_banked_
 from .train.freeze import frozen, grad_only_for, trainable_parameters, training_only
 from .train.muon import Muon
 from .train.optim import OptimizerSet
 from .train.schedule import MomentumWarmup
 
 __all__ = [
-    "BOS_ID", "Document", "length_batches", "length_order", "bank_clip_order", "clip_banked_",
+    "BOS_ID", "Document", "length_batches", "length_order", "bank_clip_order", "banked_clip_order", "clip_banked_",
     "ArtifactError", "CastedLinear", "DocumentMask", "bos_positions", "cu_seqlens_for", "FusedSquaredReLUMLP", "KernelCheck", "DataError", "Decoder", "GolfError", "LayerSchedule", "MomentumWarmup",
     "Muon", "NoOptions", "OptimizerSet", "Options", "PluginError", "QUANT_FORMAT", "QuantizedModel",
     "RecipeError", "Rotary", "RunContext", "Skips", "SoftcapHead", "Stash",

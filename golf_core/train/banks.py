@@ -55,6 +55,18 @@ def bank_clip_order(model: nn.Module, banks_first: bool = False) -> list[Any]:
     return [*skips, *banks, *modules, *blocks]
 
 
+#: ``[train] muon_arithmetic`` values whose clip norm is taken over the record's banks.
+BANKED_ARITHMETIC: tuple[str, ...] = ("banks", "banks-first")
+
+
+def banked_clip_order(model: nn.Module, muon_arithmetic: str) -> Optional[list[Any]]:
+    """:func:`bank_clip_order` for a ``[train] muon_arithmetic`` value; ``None`` when that
+    arithmetic is not banked (the clip then sums per tensor in ``model.parameters()`` order)."""
+    if muon_arithmetic not in BANKED_ARITHMETIC:
+        return None
+    return bank_clip_order(model, banks_first=muon_arithmetic == "banks-first")
+
+
 def clip_banked_(order: list[Any], max_norm: float, extra: Optional[list[Any]] = None) -> torch.Tensor:
     """Clip the gradients of ``order`` (``bank_clip_order``'s list; then ``extra``, plain
     parameters) to total norm ``max_norm`` with the record's arithmetic: one norm per bank (its

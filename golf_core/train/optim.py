@@ -31,7 +31,7 @@ from torch import nn
 from ..config import TrainSection
 from ..errors import GolfError
 from ..model.params import CONTROL_TENSOR_PATTERNS as _MODEL_CONTROL_PATTERNS
-from .banks import bank_clip_order, clip_banked_
+from .banks import BANKED_ARITHMETIC, banked_clip_order, clip_banked_
 from .muon import Muon
 
 #: The control-tensor name patterns (pg_core.md §4.2; plugins add theirs on the model): kept in fp32,
@@ -283,7 +283,7 @@ def build_optimizers(
             backend_steps=train.muon_backend_steps,
             ns_dtype=ns_dtype,
             compile_ns=compile_ns,
-            bank_arithmetic=train.muon_arithmetic in ("banks", "banks-first"),
+            bank_arithmetic=train.muon_arithmetic in BANKED_ARITHMETIC,
             rank=rank,
             world_size=world_size,
         )
@@ -292,7 +292,7 @@ def build_optimizers(
         opts["muon"] = muon
     if routes["scalar"]:
         opts["scalar"] = _adam([p for _, p in routes["scalar"]], train.scalar_lr, train.adam_wd, train, fused)
-    order = (bank_clip_order(model, banks_first=train.muon_arithmetic == "banks-first")
-             if train.muon_arithmetic in ("banks", "banks-first")
-             else [p for p in model.parameters() if p.requires_grad])
+    order = banked_clip_order(model, train.muon_arithmetic)
+    if order is None:
+        order = [p for p in model.parameters() if p.requires_grad]
     return OptimizerSet(opts, grad_clip_norm=train.grad_clip_norm, clip_order=order)

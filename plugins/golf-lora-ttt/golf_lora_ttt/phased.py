@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from golf_core.api import DocumentMask, all_reduce, bank_clip_order, clip_banked_, grad_only_for
+from golf_core.api import DocumentMask, all_reduce, banked_clip_order, clip_banked_, grad_only_for
 
 
 @dataclass
@@ -97,8 +97,7 @@ def global_sgd(model: nn.Module, doc_tokens: list[torch.Tensor], cfg: GlobalSGDC
     num_chunks = -(-total // G) if total else 0
     params = list(model.parameters())
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
-    order = (bank_clip_order(model, banks_first=cfg.clip_order == "banks-first")
-             if cfg.clip_order in ("banks", "banks-first") else None)
+    order = banked_clip_order(model, cfg.clip_order)
     steps = 0
     was_training = model.training
     with grad_only_for(model, params):
